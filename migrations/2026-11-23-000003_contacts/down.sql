@@ -1,0 +1,2 @@
+DROP TABLE interactions;
+DROP TABLE contacts;

@@ -169,18 +169,28 @@ CODE=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -X POST "$BASE/v1/c
 [ "$CODE" = 201 ] || die "POST /v1/contacts answered $CODE, expected 201"
 
 # ---------------------------------------------------------------------------
-# Equivalent SQL for pgbench: the session check the API does on every request,
-# then the page (limit + 1 rows, to know whether there is a next page) or the insert.
-# Prepared mode, as the server's diesel connections use prepared statements.
+# Equivalent SQL for pgbench, as the API issues it (api/src/db): the session check
+# every authenticated request makes, then the page (limit + 1 rows, to know whether
+# another page follows) or the insert. Prepared mode, as diesel prepares its statements.
 
-cat >"$WORK/list.sql" <<'EOF'
-SELECT id, user_id FROM sessions WHERE id = :sid AND revoked_at IS NULL;
-SELECT * FROM contacts WHERE owner_id = :uid AND deleted_at IS NULL ORDER BY id LIMIT 51;
+COLUMNS="id, owner_id, name, organization, job_title, city, emails, phones, links, tags, notes,
+  how_we_met, met_at_event_id, first_met_on, they_brought, i_can_offer, met_in_person,
+  keep_in_touch_days, starred, last_interaction_at, created_at, updated_at"
+SESSION_CHECK="SELECT EXISTS (SELECT 1 FROM sessions WHERE id = :sid AND user_id = :uid AND revoked_at IS NULL);"
+cat >"$WORK/list.sql" <<EOF
+$SESSION_CHECK
+SELECT $COLUMNS
+FROM contacts WHERE owner_id = :uid AND deleted_at IS NULL ORDER BY id LIMIT 51;
 EOF
-cat >"$WORK/create.sql" <<'EOF'
-SELECT id, user_id FROM sessions WHERE id = :sid AND revoked_at IS NULL;
-INSERT INTO contacts (id, owner_id, name, created_at, updated_at)
-VALUES (gen_random_uuid(), :uid, 'Load Test SQL', now(), now()) RETURNING *;
+cat >"$WORK/create.sql" <<EOF
+$SESSION_CHECK
+INSERT INTO contacts (id, owner_id, name, organization, job_title, city, emails, phones, links, tags,
+  notes, how_we_met, met_at_event_id, first_met_on, they_brought, i_can_offer, met_in_person,
+  keep_in_touch_days, starred)
+VALUES (gen_random_uuid(), :uid, 'Load Test SQL', NULL, NULL, NULL, '{}', '{}', '{}', '{}',
+  '', '', NULL, NULL, '', '', false, NULL, false)
+ON CONFLICT (id) DO NOTHING
+RETURNING $COLUMNS;
 EOF
 
 # ---------------------------------------------------------------------------

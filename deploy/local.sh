@@ -136,6 +136,17 @@ server_answers() {
     fi
 }
 
+# why_not URL: a short reason for a server that did not answer.
+why_not() {
+    local d
+    d=$(dirname "$(psql_bin 2>/dev/null || echo /nonexistent/psql)")
+    if [ -x "$d/pg_isready" ] && "$d/pg_isready" -q -d "$(url_with_db "$1" postgres)" </dev/null 2>/dev/null; then
+        printf 'a server listens there but refused the login (password or pg_hba.conf?)'
+    else
+        printf 'nothing answers there'
+    fi
+}
+
 # ---------------------------------------------------------------------------
 # Installing packages (step d)
 
@@ -315,7 +326,7 @@ ensure_postgres() {
             export DATABASE_URL
             return 0
         fi
-        say "DATABASE_URL is set but its server does not answer; looking for another server"
+        say "DATABASE_URL is set but unusable: $(why_not "$DATABASE_URL"); looking for another server"
     fi
     local attempt
     for attempt in first after-install; do
@@ -326,7 +337,7 @@ ensure_postgres() {
             export DATABASE_URL
             return 0
         fi
-        [ "$attempt" = first ] && say "no PostgreSQL server answers at $DEFAULT_URL"
+        [ "$attempt" = first ] && say "no usable PostgreSQL at $DEFAULT_URL: $(why_not "$DEFAULT_URL")"
         # c. the private cluster
         if pg_server_bindir >/dev/null; then
             start_private_cluster

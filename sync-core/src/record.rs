@@ -1,0 +1,448 @@
+//! The per-record merge state and [`merge`], which applies one mutation to it.
+//!
+//! [`RecordState`] is what the api stores next to the row (as JSONB): the existence
+//! register, one merge state per field, and the stamps of the mutations already applied.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::conflict::{Conflict, ConflictKind, EXISTENCE_FIELD};
+use crate::hlc::Hlc;
+use crate::mutation::{FieldChange, Mutation, MutationError, Op};
+use crate::schema::{CollectionSchema, FieldKind};
+use crate::set::{SetElement, SetField};
+use crate::text::merge3;
+
+/// A last-writer-wins register.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScalarField {
+    /// The winning value.
+    pub value: Value,
+    /// Its stamp.
+    pub stamp: Hlc,
+}
+
+/// A text field's merged text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TextField {
+    /// The text with every applied edit merged in.
+    pub value: String,
+    /// The greatest stamp of the edits merged in.
+    pub stamp: Hlc,
+}
+
+/// The merge state of one field, tagged with its kind in JSON (`{"kind": "scalar", …}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FieldState {
+    /// See [`ScalarField`].
+    Scalar(ScalarField),
+    /// See [`SetField`].
+    Set(SetField),
+    /// See [`TextField`].
+    Text(TextField),
+}
+
+impl FieldState {
+    fn empty(kind: FieldKind) -> Self {
+        match kind {
+            FieldKind::Scalar => FieldState::Scalar(ScalarField {
+                value: Value::Null,
+                stamp: Hlc::zero(),
+            }),
+            FieldKind::Set => FieldState::Set(SetField::default()),
+            FieldKind::Text => FieldState::Text(TextField {
+                value: String::new(),
+                stamp: Hlc::zero(),
+            }),
+        }
+    }
+
+    /// The field's kind.
+    pub fn kind(&self) -> FieldKind {
+        match self {
+            FieldState::Scalar(_) => FieldKind::Scalar,
+            FieldState::Set(_) => FieldKind::Set,
+            FieldState::Text(_) => FieldKind::Text,
+        }
+    }
+
+    /// The field's value in the pull format: scalar value, array of set elements, text.
+    pub fn value(&self) -> Value {
+        match self {
+            FieldState::Scalar(s) => s.value.clone(),
+            FieldState::Set(s) => Value::Array(s.values()),
+            FieldState::Text(t) => Value::String(t.value.clone()),
+        }
+    }
+
+    /// The field's stamp in the pull format: greatest stamp merged into it.
+    pub fn stamp(&self) -> Hlc {
+        match self {
+            FieldState::Scalar(s) => s.stamp,
+            FieldState::Set(s) => s.stamp(),
+            FieldState::Text(t) => t.stamp,
+        }
+    }
+
+    /// Re-reads a field stored under another kind (the schema declared a field that older
+    /// app versions sent as an unknown scalar). Its content and stamp are carried over.
+    fn converted(self, kind: FieldKind) -> Self {
+        let stamp = self.stamp();
+        let value = self.value();
+        match kind {
+            FieldKind::Scalar => FieldState::Scalar(ScalarField { value, stamp }),
+            FieldKind::Text => FieldState::Text(TextField {
+                value: match value {
+                    Value::String(s) => s,
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                },
+                stamp,
+            }),
+            FieldKind::Set => {
+                let items = match value {
+                    Value::Array(items) => items,
+                    Value::Null => Vec::new(),
+                    other => vec![other],
+                };
+                let mut set = SetField::default();
+                for v in items {
+                    set.elements.insert(
+                        crate::schema::normalise_key(&v),
+                        SetElement {
+                            value: v,
+                            added: Some(stamp),
+                            removed: None,
+                        },
+                    );
+                }
+                FieldState::Set(set)
+            }
+        }
+    }
+}
+
+/// The existence register: a last-writer-wins register over {alive, deleted}, written only
+/// by `delete` and `restore`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Existence {
+    /// Whether the record is a tombstone.
+    pub deleted: bool,
+    /// Stamp of the winning delete or restore; zero if neither ever arrived.
+    pub stamp: Hlc,
+}
+
+/// Everything the engine keeps about one record.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RecordState {
+    /// Deleted or alive.
+    pub existence: Existence,
+    /// Merge state per field, unknown fields included.
+    pub fields: BTreeMap<String, FieldState>,
+    /// Stamps of every mutation applied to this record, so a replay is recognised (see the
+    /// crate docs, "Idempotence").
+    pub applied: BTreeSet<Hlc>,
+}
+
+/// What one [`merge`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MergeOutcome {
+    /// The mutation had already been applied: nothing changed, nothing reported.
+    pub duplicate: bool,
+    /// The record was deleted or restored by this mutation.
+    pub existence_changed: bool,
+    /// Fields whose value or stamp changed, in name order.
+    pub changed_fields: Vec<String>,
+    /// Automatic choices a user may want to see or undo.
+    pub conflicts: Vec<Conflict>,
+}
+
+impl MergeOutcome {
+    /// Whether anything in the record changed (the api bumps the row's revision then).
+    pub fn changed(&self) -> bool {
+        self.existence_changed || !self.changed_fields.is_empty()
+    }
+}
+
+/// The record as the pull format shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenderedRecord {
+    /// Tombstone flag.
+    pub deleted: bool,
+    /// Field values (a deleted record keeps its fields, for a restore).
+    pub record: Map<String, Value>,
+    /// Per-field stamps.
+    pub stamps: BTreeMap<String, Hlc>,
+}
+
+impl RecordState {
+    /// A record the server has not seen yet.
+    pub fn new() -> Self {
+        RecordState::default()
+    }
+
+    /// Whether the record is currently a tombstone.
+    pub fn is_deleted(&self) -> bool {
+        self.existence.deleted
+    }
+
+    /// The record and its per-field stamps, for pull.
+    pub fn render(&self) -> RenderedRecord {
+        RenderedRecord {
+            deleted: self.existence.deleted,
+            record: self
+                .fields
+                .iter()
+                .map(|(k, f)| (k.clone(), f.value()))
+                .collect(),
+            stamps: self
+                .fields
+                .iter()
+                .map(|(k, f)| (k.clone(), f.stamp()))
+                .collect(),
+        }
+    }
+
+    /// The value of one field in the pull format, if it was ever written.
+    pub fn value(&self, field: &str) -> Option<Value> {
+        self.fields.get(field).map(FieldState::value)
+    }
+}
+
+/// Applies `mutation` to `state` and reports what it decided.
+///
+/// The mutation is first checked against `schema` ([`Mutation::check`]). A mutation whose
+/// stamp was already applied to this record is a no-op (`duplicate`). Otherwise:
+///
+/// - `delete` / `restore` write the existence register (later stamp wins);
+/// - each field change is merged by its kind's rule: [`merge_scalar`], the set rule
+///   ([`SetField::add`], [`SetField::remove`]) or [`merge_text`];
+/// - field changes are applied even when the record is deleted (see [`merge`]'s
+///   `delete_edit` rule in the crate docs), so a later restore brings them back.
+pub fn merge(
+    state: &mut RecordState,
+    mutation: &Mutation,
+    schema: &CollectionSchema,
+) -> Result<MergeOutcome, MutationError> {
+    mutation.check(schema)?;
+    let mut outcome = MergeOutcome::default();
+    if !state.applied.insert(mutation.hlc) {
+        outcome.duplicate = true;
+        return Ok(outcome);
+    }
+    let stamp = mutation.hlc;
+    match mutation.op {
+        Op::Upsert => {}
+        Op::Delete => merge_delete(state, stamp, &mut outcome),
+        Op::Restore => merge_restore(state, stamp, &mut outcome),
+    }
+    for (name, change) in &mutation.fields {
+        let field = state
+            .fields
+            .entry(name.clone())
+            .or_insert_with(|| FieldState::empty(change.kind()));
+        if field.kind() != change.kind() {
+            let old = std::mem::replace(field, FieldState::empty(change.kind()));
+            *field = old.converted(change.kind());
+        }
+        let changed = match (field, change) {
+            (FieldState::Scalar(f), FieldChange::Scalar(v)) => {
+                merge_scalar(name, f, v, stamp, &mut outcome.conflicts)
+            }
+            (FieldState::Set(f), FieldChange::Set { add, remove }) => {
+                let mut changed = false;
+                for v in add {
+                    changed |= f.add(name, v, stamp, &mut outcome.conflicts);
+                }
+                for v in remove {
+                    changed |= f.remove(name, v, stamp, &mut outcome.conflicts);
+                }
+                changed
+            }
+            (FieldState::Text(f), FieldChange::Text { base, value }) => {
+                merge_text(name, f, base, value, stamp, &mut outcome.conflicts)
+            }
+            // Kinds were aligned above.
+            _ => false,
+        };
+        if changed {
+            outcome.changed_fields.push(name.clone());
+        }
+        if changed && state.existence.deleted {
+            if let Some(f) = state.fields.get(name) {
+                outcome.conflicts.push(Conflict::new(
+                    name,
+                    ConflictKind::DeleteEdit,
+                    json!({ "deleted": true }),
+                    f.value(),
+                    stamp,
+                ));
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// **Delete.** Existence is a last-writer-wins register over {alive, deleted} written only by
+/// `delete` and `restore`; a delete with a greater stamp than the register's makes the record
+/// a tombstone, an older one changes nothing. Replacing a restore from another device, or
+/// losing to one, is an `overwrite` conflict on [`EXISTENCE_FIELD`]. When a delete makes an
+/// alive record a tombstone, every field whose stamp is greater than the delete's (edits the
+/// deleting device cannot have seen) is reported as a `delete_edit` conflict.
+fn merge_delete(state: &mut RecordState, stamp: Hlc, outcome: &mut MergeOutcome) {
+    let prev = state.existence;
+    if stamp > prev.stamp {
+        state.existence = Existence {
+            deleted: true,
+            stamp,
+        };
+        outcome.existence_changed = true;
+        if !prev.deleted {
+            if !prev.stamp.is_zero() && prev.stamp.node != stamp.node {
+                outcome.conflicts.push(Conflict::new(
+                    EXISTENCE_FIELD,
+                    ConflictKind::Overwrite,
+                    Value::Bool(true),
+                    Value::Bool(false),
+                    prev.stamp,
+                ));
+            }
+            for (name, field) in &state.fields {
+                let field_stamp = field.stamp();
+                if field_stamp > stamp {
+                    outcome.conflicts.push(Conflict::new(
+                        name,
+                        ConflictKind::DeleteEdit,
+                        json!({ "deleted": true }),
+                        field.value(),
+                        field_stamp,
+                    ));
+                }
+            }
+        }
+    } else if !prev.deleted && prev.stamp.node != stamp.node {
+        outcome.conflicts.push(Conflict::new(
+            EXISTENCE_FIELD,
+            ConflictKind::Overwrite,
+            Value::Bool(false),
+            Value::Bool(true),
+            stamp,
+        ));
+    }
+}
+
+/// **Restore.** The counterpart of [`merge_delete`]: a restore with a greater stamp than the
+/// register's brings the record back with all its fields (including edits made while it was
+/// deleted); an older one changes nothing. Cross-device races are `overwrite` conflicts on
+/// [`EXISTENCE_FIELD`].
+fn merge_restore(state: &mut RecordState, stamp: Hlc, outcome: &mut MergeOutcome) {
+    let prev = state.existence;
+    if stamp > prev.stamp {
+        state.existence = Existence {
+            deleted: false,
+            stamp,
+        };
+        outcome.existence_changed = true;
+        if prev.deleted && prev.stamp.node != stamp.node {
+            outcome.conflicts.push(Conflict::new(
+                EXISTENCE_FIELD,
+                ConflictKind::Overwrite,
+                Value::Bool(false),
+                Value::Bool(true),
+                prev.stamp,
+            ));
+        }
+    } else if prev.deleted && prev.stamp.node != stamp.node {
+        outcome.conflicts.push(Conflict::new(
+            EXISTENCE_FIELD,
+            ConflictKind::Overwrite,
+            Value::Bool(true),
+            Value::Bool(false),
+            stamp,
+        ));
+    }
+}
+
+/// **Scalar fields: last-writer-wins register.** The write with the greatest stamp wins
+/// (node breaks ties, so two writes never tie); an equal stamp is the same write and changes
+/// nothing. When the winner and loser come from different devices and hold different values,
+/// an `overwrite` conflict records the loser's value, stamp and device, whether the loser
+/// arrived first (it is replaced) or second (it is refused). The wire carries no causal
+/// context, so an edit made after seeing the other value is reported too: the history is a
+/// superset of the real races. Replacing a value written by the same device is its own
+/// newer edit, not a conflict.
+pub fn merge_scalar(
+    field: &str,
+    state: &mut ScalarField,
+    value: &Value,
+    stamp: Hlc,
+    conflicts: &mut Vec<Conflict>,
+) -> bool {
+    let differs = state.value != *value;
+    let cross_device = state.stamp.node != stamp.node && !state.stamp.is_zero();
+    if stamp > state.stamp {
+        if differs && cross_device {
+            conflicts.push(Conflict::new(
+                field,
+                ConflictKind::Overwrite,
+                value.clone(),
+                std::mem::replace(&mut state.value, value.clone()),
+                state.stamp,
+            ));
+        } else {
+            state.value = value.clone();
+        }
+        state.stamp = stamp;
+        true
+    } else {
+        if stamp < state.stamp && differs && cross_device {
+            conflicts.push(Conflict::new(
+                field,
+                ConflictKind::Overwrite,
+                state.value.clone(),
+                value.clone(),
+                stamp,
+            ));
+        }
+        false
+    }
+}
+
+/// **Text fields: three-way merge.** Text edits are not last-writer-wins: every edit,
+/// whatever its stamp, is merged into the current text with [`merge3`] against the base it
+/// was made from. Different passages edited on different devices all survive; a passage
+/// edited differently on both sides keeps both versions (the server's first) and is reported
+/// as a `text_overlap` conflict (`kept` = the server's version of the passage, `lost` = the
+/// incoming one, both present in the text). The field's stamp is the greatest merged stamp.
+pub fn merge_text(
+    field: &str,
+    state: &mut TextField,
+    base: &str,
+    value: &str,
+    stamp: Hlc,
+    conflicts: &mut Vec<Conflict>,
+) -> bool {
+    let merged = merge3(&state.value, base, value);
+    for overlap in merged.overlaps {
+        conflicts.push(Conflict::new(
+            field,
+            ConflictKind::TextOverlap,
+            Value::String(overlap.kept),
+            Value::String(overlap.incoming),
+            stamp,
+        ));
+    }
+    let mut changed = false;
+    if merged.text != state.value {
+        state.value = merged.text;
+        changed = true;
+    }
+    if stamp > state.stamp {
+        state.stamp = stamp;
+        changed = true;
+    }
+    changed
+}

@@ -1,0 +1,175 @@
+//! Settings, read once from the environment at start-up and passed down (no globals).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use rand::RngCore;
+
+/// Where Carnet runs: production refuses unsafe defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Clone)]
+pub struct Settings {
+    pub environment: Environment,
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub public_url: String,
+    pub jwt_secret: Vec<u8>,
+    /// True when no secret was configured and a random one was generated.
+    pub jwt_secret_generated: bool,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub db_pool_size: u32,
+    pub log_filter: String,
+    pub log_format: LogFormat,
+    /// Failed logins allowed per account email, and per client address, in `login_window`.
+    pub login_max_failures_per_email: i64,
+    pub login_max_failures_per_ip: i64,
+    pub login_window: Duration,
+    /// How often `serve` and `worker` run housekeeping (expired tokens, old login failures).
+    pub housekeeping_interval: Duration,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("environment", &self.environment)
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("db_pool_size", &self.db_pool_size)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/carnet";
+const MIN_SECRET_BYTES: usize = 32;
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|key| std::env::var(key).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can pass their own values.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |key: &str| lookup(key).filter(|v| !v.trim().is_empty());
+        let environment = match get("CARNET_ENV").as_deref() {
+            None | Some("development") | Some("dev") => Environment::Development,
+            Some("production") | Some("prod") => Environment::Production,
+            Some(other) => bail!("CARNET_ENV must be development or production, not {other:?}"),
+        };
+        let (jwt_secret, jwt_secret_generated) = match get("CARNET_JWT_SECRET") {
+            Some(secret) if secret.len() >= MIN_SECRET_BYTES => (secret.into_bytes(), false),
+            Some(_) => bail!("CARNET_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"),
+            None if environment == Environment::Production => {
+                bail!("CARNET_JWT_SECRET is required when CARNET_ENV=production")
+            }
+            None => {
+                let mut secret = vec![0u8; 64];
+                rand::thread_rng().fill_bytes(&mut secret);
+                (secret, true)
+            }
+        };
+        let listen: SocketAddr = get("CARNET_LISTEN")
+            .unwrap_or_else(|| "127.0.0.1:8080".into())
+            .parse()
+            .context("CARNET_LISTEN must be an address such as 127.0.0.1:8080")?;
+        let log_format = match get("CARNET_LOG_FORMAT").as_deref() {
+            Some("json") => LogFormat::Json,
+            Some("pretty") => LogFormat::Pretty,
+            None if environment == Environment::Production => LogFormat::Json,
+            None => LogFormat::Pretty,
+            Some(other) => bail!("CARNET_LOG_FORMAT must be pretty or json, not {other:?}"),
+        };
+        Ok(Settings {
+            environment,
+            database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            public_url: get("CARNET_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}")),
+            listen,
+            jwt_secret,
+            jwt_secret_generated,
+            access_token_ttl: Duration::from_secs(number(&get, "CARNET_ACCESS_TOKEN_TTL_SECS", 900)?),
+            refresh_token_ttl: Duration::from_secs(
+                number(&get, "CARNET_REFRESH_TOKEN_TTL_DAYS", 30)? * 86_400,
+            ),
+            db_pool_size: u32::try_from(number(&get, "CARNET_DB_POOL_SIZE", 16)?)
+                .context("CARNET_DB_POOL_SIZE is too large")?,
+            log_filter: get("CARNET_LOG")
+                .or_else(|| get("RUST_LOG"))
+                .unwrap_or_else(|| "info".into()),
+            log_format,
+            login_max_failures_per_email: number(&get, "CARNET_LOGIN_MAX_FAILURES", 5)? as i64,
+            login_max_failures_per_ip: number(&get, "CARNET_LOGIN_MAX_FAILURES_PER_IP", 50)? as i64,
+            login_window: Duration::from_secs(number(&get, "CARNET_LOGIN_WINDOW_SECS", 900)?),
+            housekeeping_interval: Duration::from_secs(number(
+                &get,
+                "CARNET_HOUSEKEEPING_INTERVAL_SECS",
+                600,
+            )?),
+        })
+    }
+}
+
+fn number(get: &impl Fn(&str) -> Option<String>, key: &str, default: u64) -> anyhow::Result<u64> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .with_context(|| format!("{key} must be a positive whole number, not {v:?}")),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let pairs: Vec<(String, String)> =
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Settings::from_lookup(|key| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()))
+    }
+
+    #[test]
+    fn development_generates_a_secret() {
+        let s = settings(&[]).unwrap();
+        assert!(s.jwt_secret_generated);
+        assert_eq!(s.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn production_requires_a_long_secret() {
+        assert!(settings(&[("CARNET_ENV", "production")]).is_err());
+        assert!(settings(&[("CARNET_ENV", "production"), ("CARNET_JWT_SECRET", "short")]).is_err());
+        let s = settings(&[
+            ("CARNET_ENV", "production"),
+            ("CARNET_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ])
+        .unwrap();
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert!(!s.jwt_secret_generated);
+    }
+
+    #[test]
+    fn bad_numbers_are_refused() {
+        assert!(settings(&[("CARNET_DB_POOL_SIZE", "lots")]).is_err());
+        assert!(settings(&[("CARNET_ACCESS_TOKEN_TTL_SECS", "0")]).is_err());
+    }
+}

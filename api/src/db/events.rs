@@ -1,0 +1,206 @@
+//! Events, as their organizer manages them.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use uuid::Uuid;
+
+use super::schema::{attendances, events};
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = events)]
+pub struct EventRow {
+    pub id: Uuid,
+    pub organizer_id: Uuid,
+    pub kind: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub venue: Option<String>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub timezone: String,
+    pub capacity: Option<i32>,
+    pub visibility: String,
+    pub attendee_list_visibility: String,
+    pub join_code: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = events)]
+pub struct NewEvent {
+    pub id: Uuid,
+    pub organizer_id: Uuid,
+    pub kind: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub venue: Option<String>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub timezone: String,
+    pub capacity: Option<i32>,
+    pub visibility: String,
+    pub attendee_list_visibility: String,
+    pub join_code: String,
+}
+
+/// What creating an event led to.
+pub enum Created {
+    Event(EventRow),
+    /// The id is taken (by this user or someone else).
+    IdTaken,
+    /// The join code collides with an open event; the caller draws another.
+    CodeTaken,
+}
+
+/// Inserts the event and its organizer's own attendance, in one transaction.
+pub fn create(conn: &mut PgConnection, event: &NewEvent, organizer_checkin_code: &str) -> Result<Created, ApiError> {
+    let outcome = conn.transaction(|conn| {
+        let row = diesel::insert_into(events::table)
+            .values(event)
+            .returning(EventRow::as_returning())
+            .get_result(conn)?;
+        diesel::insert_into(attendances::table)
+            .values((
+                attendances::id.eq(Uuid::now_v7()),
+                attendances::event_id.eq(row.id),
+                attendances::user_id.eq(event.organizer_id),
+                attendances::role.eq("organizer"),
+                attendances::status.eq("registered"),
+                attendances::checkin_code.eq(organizer_checkin_code),
+            ))
+            .execute(conn)?;
+        Ok::<_, diesel::result::Error>(row)
+    });
+    match outcome {
+        Ok(row) => Ok(Created::Event(row)),
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info)) => {
+            match info.constraint_name() {
+                Some("events_join_code_key") => Ok(Created::CodeTaken),
+                Some("attendances_checkin_code_key") => Ok(Created::CodeTaken),
+                _ => Ok(Created::IdTaken),
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The event, when `organizer` runs it.
+pub fn find_by_id_and_organizer(conn: &mut PgConnection, organizer: Uuid, id: Uuid) -> Result<EventRow, ApiError> {
+    Ok(events::table
+        .filter(events::id.eq(id))
+        .filter(events::organizer_id.eq(organizer))
+        .filter(events::deleted_at.is_null())
+        .select(EventRow::as_select())
+        .first(conn)?)
+}
+
+/// The event, when `user` organises it or attends it (any attendance not cancelled).
+pub fn find_by_id_for_member(conn: &mut PgConnection, user: Uuid, id: Uuid) -> Result<EventRow, ApiError> {
+    Ok(events::table
+        .filter(events::id.eq(id))
+        .filter(events::deleted_at.is_null())
+        .filter(
+            events::organizer_id.eq(user).or(diesel::dsl::exists(
+                attendances::table
+                    .filter(attendances::event_id.eq(events::id))
+                    .filter(attendances::user_id.eq(user))
+                    .filter(attendances::deleted_at.is_null())
+                    .filter(attendances::status.ne("cancelled")),
+            )),
+        )
+        .select(EventRow::as_select())
+        .first(conn)?)
+}
+
+/// The events `user` organises or attends, soonest first, after the cursor `(starts_at, id)`.
+pub fn list_for_member(
+    conn: &mut PgConnection,
+    user: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<EventRow>, ApiError> {
+    let mut select = events::table
+        .filter(events::deleted_at.is_null())
+        .filter(
+            events::organizer_id.eq(user).or(diesel::dsl::exists(
+                attendances::table
+                    .filter(attendances::event_id.eq(events::id))
+                    .filter(attendances::user_id.eq(user))
+                    .filter(attendances::deleted_at.is_null())
+                    .filter(attendances::status.ne("cancelled")),
+            )),
+        )
+        .order((events::starts_at.asc(), events::id.asc()))
+        .limit(limit + 1)
+        .select(EventRow::as_select())
+        .into_boxed();
+    if let Some((at, id)) = after {
+        select = select.filter(events::starts_at.gt(at).or(events::starts_at.eq(at).and(events::id.gt(id))));
+    }
+    Ok(select.load(conn)?)
+}
+
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = events)]
+pub struct EventChanges {
+    pub kind: Option<String>,
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub venue: Option<Option<String>>,
+    pub address: Option<Option<String>>,
+    pub city: Option<Option<String>>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<Option<DateTime<Utc>>>,
+    pub timezone: Option<String>,
+    pub capacity: Option<Option<i32>>,
+    pub visibility: Option<String>,
+    pub attendee_list_visibility: Option<String>,
+}
+
+pub fn update(conn: &mut PgConnection, organizer: Uuid, id: Uuid, changes: &EventChanges) -> Result<EventRow, ApiError> {
+    Ok(diesel::update(
+        events::table
+            .filter(events::id.eq(id))
+            .filter(events::organizer_id.eq(organizer))
+            .filter(events::deleted_at.is_null()),
+    )
+    .set((changes, events::updated_at.eq(diesel::dsl::now)))
+    .returning(EventRow::as_returning())
+    .get_result(conn)?)
+}
+
+/// Marks the event deleted (its join code is freed); its attendances go with it.
+pub fn delete(conn: &mut PgConnection, organizer: Uuid, id: Uuid) -> Result<(), ApiError> {
+    conn.transaction(|conn| {
+        let n = diesel::update(
+            events::table
+                .filter(events::id.eq(id))
+                .filter(events::organizer_id.eq(organizer))
+                .filter(events::deleted_at.is_null()),
+        )
+        .set((events::deleted_at.eq(diesel::dsl::now), events::updated_at.eq(diesel::dsl::now)))
+        .execute(conn)?;
+        if n == 0 {
+            return Err(ApiError::NotFound);
+        }
+        diesel::update(attendances::table.filter(attendances::event_id.eq(id)).filter(attendances::deleted_at.is_null()))
+            .set((attendances::deleted_at.eq(diesel::dsl::now), attendances::updated_at.eq(diesel::dsl::now)))
+            .execute(conn)?;
+        Ok(())
+    })
+}
+
+pub fn all_by_organizer(conn: &mut PgConnection, organizer: Uuid) -> Result<Vec<EventRow>, ApiError> {
+    Ok(events::table
+        .filter(events::organizer_id.eq(organizer))
+        .filter(events::deleted_at.is_null())
+        .order(events::starts_at.asc())
+        .select(EventRow::as_select())
+        .load(conn)?)
+}

@@ -1,0 +1,142 @@
+//! The data layer: every SQL statement of Carnet lives under this module.
+//!
+//! Finders of user data take the owner's id and filter by it; there is no unscoped finder,
+//! so a handler cannot fetch someone else's record by id. A record of another user is
+//! simply "not found". Soft-deleted rows (`deleted_at`) are kept for sync tombstones and
+//! restores, and every finder skips them.
+
+pub mod attendances;
+pub mod contacts;
+pub mod devices;
+pub mod events;
+pub mod export;
+pub mod interactions;
+pub mod reminders;
+pub mod schema;
+pub mod sessions;
+pub mod users;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use diesel::pg::PgConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, Pool};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::ApiError;
+
+pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+
+/// The migrations in `migrations/`, compiled into the binary.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
+
+/// A handle on the connection pool; its [`Db::run`] runs diesel code off the async threads.
+#[derive(Clone)]
+pub struct Db {
+    pool: PgPool,
+}
+
+impl Db {
+    pub fn connect(database_url: &str, size: u32) -> anyhow::Result<Self> {
+        let manager = ConnectionManager::<PgConnection>::new(database_url);
+        let pool = Pool::builder()
+            .max_size(size)
+            .min_idle(Some(size.min(2)))
+            .connection_timeout(Duration::from_secs(5))
+            .test_on_check_out(false)
+            .build(manager)
+            .context("cannot connect to PostgreSQL")?;
+        Ok(Db { pool })
+    }
+
+    /// Runs `f` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+
+    /// Runs `f` inside one transaction: all of it commits, or nothing does.
+    pub async fn transaction<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
+    {
+        self.run(move |conn| conn.transaction(f)).await
+    }
+
+    /// (connections open, idle) for the metrics.
+    pub fn pool_state(&self) -> (u32, u32) {
+        let state = self.pool.state();
+        (state.connections, state.idle_connections)
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Applies pending migrations; answers the versions it applied.
+pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<Vec<String>> {
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+    Ok(applied.iter().map(|v| v.to_string()).collect())
+}
+
+/// Creates the database named in `database_url` when the server does not have it yet.
+/// Answers true when it created it.
+pub fn ensure_database(database_url: &str) -> anyhow::Result<bool> {
+    if PgConnection::establish(database_url).is_ok() {
+        return Ok(false);
+    }
+    let mut url = url::Url::parse(database_url).context("DATABASE_URL is not a URL")?;
+    let name = url.path().trim_start_matches('/').to_string();
+    if name.is_empty() {
+        anyhow::bail!("DATABASE_URL names no database");
+    }
+    url.set_path("/postgres");
+    let mut admin = PgConnection::establish(url.as_str())
+        .with_context(|| format!("cannot reach the PostgreSQL server of DATABASE_URL to create {name:?}"))?;
+    let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+    match diesel::sql_query(sql).execute(&mut admin) {
+        Ok(_) => Ok(true),
+        // Another process created it meanwhile.
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(false),
+        Err(e) if e.to_string().contains("already exists") => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot create database {name:?}")),
+    }
+}
+
+/// True when the error is a unique-constraint violation (say, an email already taken).
+pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Escapes `%`, `_` and `\` so user text matches literally inside an ILIKE pattern.
+pub fn like_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}

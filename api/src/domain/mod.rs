@@ -1,0 +1,53 @@
+//! Parsed input types: once a value has one of these types it is valid, so nothing
+//! unchecked reaches the database. Each `parse` returns [`InvalidValue`] with a stable code.
+
+mod email;
+mod link;
+mod phone;
+mod tags;
+mod text;
+mod time;
+
+pub use email::Email;
+pub use link::Link;
+pub use phone::{Phone, Region};
+pub use tags::Tag;
+pub use text::{optional_text, required_text, Limits};
+pub use time::{keep_in_touch_due, resolve_local, LocalResolution, TimeZone};
+
+pub use crate::error::InvalidValue;
+
+/// Parses every element of `values`, naming a failing element `field[i]`, and drops
+/// duplicates by the element's normalised form (the first spelling is kept).
+pub fn parse_set<T, F>(
+    errors: &mut crate::error::FieldErrors,
+    field: &str,
+    values: &[String],
+    max_len: usize,
+    parse: F,
+) -> Option<Vec<T>>
+where
+    T: AsRef<str>,
+    F: Fn(&str) -> Result<T, InvalidValue>,
+{
+    if values.len() > max_len {
+        errors.add(field, "too_many", format!("at most {max_len} values"));
+        return None;
+    }
+    let mut out: Vec<T> = Vec::with_capacity(values.len());
+    let mut ok = true;
+    for (i, raw) in values.iter().enumerate() {
+        match parse(raw) {
+            Ok(v) => {
+                if !out.iter().any(|seen| seen.as_ref().eq_ignore_ascii_case(v.as_ref())) {
+                    out.push(v);
+                }
+            }
+            Err(e) => {
+                ok = false;
+                errors.add(format!("{field}[{i}]"), e.code, e.message);
+            }
+        }
+    }
+    ok.then_some(out)
+}

@@ -1,0 +1,69 @@
+use super::InvalidValue;
+
+/// Length limits, in characters, for the free-text fields.
+pub struct Limits;
+
+impl Limits {
+    pub const NAME: usize = 200;
+    pub const SHORT: usize = 200;
+    pub const TITLE: usize = 300;
+    pub const LONG: usize = 20_000;
+}
+
+/// A trimmed, non-empty text of at most `max` characters without control characters
+/// (line breaks allowed only when `multiline`).
+pub fn required_text(raw: &str, max: usize) -> Result<String, InvalidValue> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Err(InvalidValue::new("required", "must not be empty"));
+    }
+    check(value, max, false)?;
+    Ok(value.to_string())
+}
+
+/// Like [`required_text`], but empty becomes `None`; long texts keep their line breaks.
+pub fn optional_text(raw: &str, max: usize) -> Result<Option<String>, InvalidValue> {
+    let multiline = max >= Limits::LONG;
+    let value = if multiline { raw.trim_end() } else { raw.trim() };
+    if value.trim().is_empty() {
+        return Ok(None);
+    }
+    check(value, max, multiline)?;
+    Ok(Some(value.to_string()))
+}
+
+fn check(value: &str, max: usize, multiline: bool) -> Result<(), InvalidValue> {
+    if value.chars().count() > max {
+        return Err(InvalidValue::new("too_long", format!("must be at most {max} characters")));
+    }
+    let bad = |c: char| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r'));
+    if value.chars().any(bad) {
+        return Err(InvalidValue::new("invalid_characters", "must not contain control characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trims_and_bounds() {
+        assert_eq!(required_text("  Lise Cardinal ", 200).unwrap(), "Lise Cardinal");
+        assert_eq!(required_text("   ", 200).unwrap_err().code, "required");
+        assert_eq!(required_text(&"é".repeat(201), 200).unwrap_err().code, "too_long");
+        assert!(required_text(&"é".repeat(200), 200).is_ok());
+        assert_eq!(required_text("a\u{0}b", 200).unwrap_err().code, "invalid_characters");
+    }
+
+    #[test]
+    fn long_texts_keep_lines() {
+        assert_eq!(
+            optional_text("Lunch\nchez Magnan\n", Limits::LONG).unwrap().as_deref(),
+            Some("Lunch\nchez Magnan")
+        );
+        assert_eq!(optional_text("  ", Limits::LONG).unwrap(), None);
+        assert!(optional_text("a\nb", Limits::SHORT).is_err());
+    }
+}

@@ -1,0 +1,29 @@
+//! Periodic clean-up run by `serve` and `worker`: expired refresh tokens, old revoked
+//! sessions and stale login failures.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::db::Db;
+
+/// Failures and revoked sessions are kept this long (for audit), then forgotten.
+const KEEP: Duration = Duration::from_secs(7 * 86_400);
+
+pub async fn run_once(db: &Db) -> Result<usize, crate::error::ApiError> {
+    let before = Utc::now() - chrono::Duration::from_std(KEEP).unwrap_or_default();
+    db.run(move |conn| crate::db::sessions::purge(conn, before)).await
+}
+
+/// Runs [`run_once`] every `interval` until the task is dropped.
+pub async fn run_forever(db: Db, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        match run_once(&db).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "housekeeping removed expired rows"),
+            Err(error) => tracing::warn!(%error, "housekeeping failed; will retry"),
+        }
+    }
+}

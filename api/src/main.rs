@@ -1,0 +1,70 @@
+use clap::{Parser, Subcommand};
+
+use carnet::config::Settings;
+use carnet::startup::{prepare_database, Application};
+
+/// Carnet: the offline-first backend for people who build their network in person.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API and the background worker (the default).
+    Serve,
+    /// Run only the background worker (for scaling out).
+    Worker,
+    /// Create the database if needed, apply pending migrations, and exit.
+    Migrate,
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::from_env()?;
+    carnet::telemetry::init(&settings.log_filter, settings.log_format);
+    if settings.jwt_secret_generated {
+        tracing::warn!("CARNET_JWT_SECRET is not set: using a random secret, so tokens end at restart");
+    }
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let interval = settings.housekeeping_interval;
+            let app = Application::build(settings).await?;
+            let db = app.state().db.clone();
+            let worker = actix_web::rt::spawn(carnet::housekeeping::run_forever(db, interval));
+            app.run_until_stopped().await?;
+            worker.abort();
+        }
+        Command::Worker => {
+            let db = prepare_database(&settings).await?;
+            tracing::info!("worker started");
+            tokio::select! {
+                _ = carnet::housekeeping::run_forever(db, settings.housekeeping_interval) => {}
+                _ = shutdown_signal() => tracing::info!("worker stopping"),
+            }
+        }
+        Command::Migrate => {
+            prepare_database(&settings).await?;
+            tracing::info!("migrations are up to date");
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,146 @@
+//! Builds the application: database, migrations, HTTP server. The listener is bound here, so
+//! tests start the app on port 0 and read the port back.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::{Server, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{web, App, HttpMessage, HttpServer};
+use anyhow::Context;
+use diesel::prelude::*;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::auth::JwtKeys;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::error::{extract, ApiError};
+use crate::metrics::Metrics;
+
+/// JSON bodies are limited to 1 MiB unless a route says otherwise.
+pub const JSON_LIMIT: usize = 1024 * 1024;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub db: Db,
+    pub jwt: JwtKeys,
+    pub settings: Arc<Settings>,
+    pub metrics: Metrics,
+}
+
+/// The request id of the current request, also sent back as `x-request-id`.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestId(pub Uuid);
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Creates the database if needed, runs pending migrations, binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let settings = Arc::new(settings);
+        let db = prepare_database(&settings).await?;
+        let listener = TcpListener::bind(settings.listen)
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            db,
+            jwt: JwtKeys::new(&settings.jwt_secret, settings.access_token_ttl),
+            metrics: Metrics::new()?,
+            settings: settings.clone(),
+        });
+        let server = serve(listener, state.clone())?;
+        tracing::info!(address = %format!("{}:{port}", settings.listen.ip()), "Carnet is listening");
+        Ok(Application { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Runs until SIGINT/SIGTERM; in-flight requests finish first (actix's graceful stop).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Opens the pool after creating the database and applying migrations (under an advisory
+/// lock, so several processes starting at once migrate once).
+pub async fn prepare_database(settings: &Settings) -> anyhow::Result<Db> {
+    let url = settings.database_url.clone();
+    let size = settings.db_pool_size;
+    actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<Db> {
+        if crate::db::ensure_database(&url)? {
+            tracing::info!("created the database named in DATABASE_URL");
+        }
+        let db = Db::connect(&url, size)?;
+        let mut conn = db.pool().get().context("cannot get a database connection")?;
+        diesel::sql_query("SELECT pg_advisory_lock(4242001)").execute(&mut conn)?;
+        let applied = crate::db::run_migrations(&mut conn);
+        diesel::sql_query("SELECT pg_advisory_unlock(4242001)").execute(&mut conn)?;
+        for version in applied? {
+            tracing::info!(%version, "applied migration");
+        }
+        Ok(db)
+    })
+    .await
+    .context("database preparation panicked")?
+}
+
+fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(JSON_LIMIT)
+                    .error_handler(extract::json),
+            )
+            .app_data(web::QueryConfig::default().error_handler(extract::query))
+            .app_data(web::PathConfig::default().error_handler(extract::path))
+            .configure(crate::routes::configure)
+            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::NotFound) }))
+            .wrap_fn(|req, srv| {
+                let started = Instant::now();
+                let request_id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| Uuid::parse_str(v).ok())
+                    .unwrap_or_else(Uuid::now_v7);
+                req.extensions_mut().insert(RequestId(request_id));
+                let method = req.method().to_string();
+                let span = tracing::info_span!("request", %request_id, %method, path = %req.path());
+                let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+                let fut = srv.call(req);
+                async move {
+                    let mut res = fut.await?;
+                    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
+                    let status = res.status().as_u16();
+                    let elapsed = started.elapsed();
+                    if let Some(metrics) = metrics {
+                        metrics.observe_request(&method, &route, status, elapsed);
+                    }
+                    if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
+                        res.headers_mut().insert(HeaderName::from_static("x-request-id"), value);
+                    }
+                    tracing::info!(%route, status, elapsed_ms = elapsed.as_secs_f64() * 1000.0, "request");
+                    Ok(res)
+                }
+                .instrument(span)
+            })
+    })
+    .listen(listener)?
+    .shutdown_timeout(30)
+    .run();
+    Ok(server)
+}

@@ -25,7 +25,8 @@ use crate::schema::normalise_key;
 /// One element of a set, present or tombstoned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetElement {
-    /// The element as last added (display form; compared by its normalised key).
+    /// The element as written by its greatest add (or, never added, its greatest remove):
+    /// the display form, compared by its normalised key.
     pub value: Value,
     /// Greatest stamp that added the element.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -154,6 +155,10 @@ impl SetField {
         let mut changed = false;
         if element.removed.is_none_or(|r| stamp > r) {
             element.removed = Some(stamp);
+            if element.added.is_none() {
+                // A tombstone shows the value of its latest remove, whatever the order.
+                element.value = value.clone();
+            }
             changed = true;
         }
         let now_present = element.is_present();

@@ -397,3 +397,22 @@ fn regression_tombstone_display_value_independent_of_order() {
     assert_eq!(s1, s2);
     assert_eq!(s1.fields["tags"], s2.fields["tags"]);
 }
+
+// ---- memory per stored stamp (recorded in docs/BENCHMARKS.md) ---------------------------
+
+#[test]
+fn memory_per_field_stamp() {
+    use std::mem::size_of;
+    let sizes = [
+        ("Hlc", size_of::<Hlc>()),
+        ("ScalarField", size_of::<sync_core::ScalarField>()),
+        ("TextField", size_of::<sync_core::TextField>()),
+        ("SetElement", size_of::<sync_core::SetElement>()),
+        ("FieldState", size_of::<sync_core::FieldState>()),
+    ];
+    eprintln!("sync-core sizes: {sizes:?}");
+    assert_eq!(size_of::<Hlc>(), 32);
+    assert!(size_of::<sync_core::ScalarField>() <= 64);
+    let json = serde_json::to_string(&Hlc::zero()).unwrap();
+    assert_eq!(json.len(), 56); // 54 characters and quotes in the stored JSONB
+}

@@ -31,6 +31,8 @@ pub struct Settings {
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
     pub db_pool_size: u32,
+    /// HTTP worker threads; one per core by default.
+    pub http_workers: usize,
     pub log_filter: String,
     pub log_format: LogFormat,
     /// Failed logins allowed per account email, and per client address, in `login_window`.
@@ -107,6 +109,10 @@ impl Settings {
             ),
             db_pool_size: u32::try_from(number(&get, "CARNET_DB_POOL_SIZE", 16)?)
                 .context("CARNET_DB_POOL_SIZE is too large")?,
+            http_workers: match get("CARNET_HTTP_WORKERS") {
+                None => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+                Some(_) => number(&get, "CARNET_HTTP_WORKERS", 2)? as usize,
+            },
             log_filter: get("CARNET_LOG")
                 .or_else(|| get("RUST_LOG"))
                 .unwrap_or_else(|| "info".into()),

@@ -54,7 +54,7 @@ impl Application {
             metrics: Metrics::new()?,
             settings: settings.clone(),
         });
-        let server = serve(listener, state.clone())?;
+        let server = serve(listener, state.clone(), settings.http_workers)?;
         tracing::info!(address = %format!("{}:{port}", settings.listen.ip()), "Carnet is listening");
         Ok(Application { port, server, state })
     }
@@ -96,7 +96,7 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<Db> {
     .context("database preparation panicked")?
 }
 
-fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+fn serve(listener: TcpListener, state: web::Data<AppState>, workers: usize) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -139,6 +139,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
                 .instrument(span)
             })
     })
+    .workers(workers)
     .listen(listener)?
     .shutdown_timeout(30)
     .run();

@@ -1,0 +1,11 @@
+//! Black-box tests of Carnet over HTTP against a real PostgreSQL: one binary, a fresh
+//! database per test cloned from a migrated template, tests in parallel.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod contacts;
+mod errors;
+mod interactions;
+mod migrations;
+mod operations;
+mod reminders;

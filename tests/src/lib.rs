@@ -1,0 +1,292 @@
+//! Test support: a fresh PostgreSQL database per test, cloned from a migrated template, and
+//! the application started on port 0 against it.
+//!
+//! The server is the one in `DATABASE_URL` (its database name is ignored). The template is
+//! named after a digest of the migrations, so a changed migration gets a new template;
+//! test databases carry their creation time in their name and leftovers older than an hour
+//! are dropped when a test run starts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use carnet::config::Settings;
+use carnet::startup::Application;
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+/// The PostgreSQL server URL with `database` as its database.
+pub fn database_url(database: &str) -> String {
+    let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut url = url::Url::parse(&base).expect("DATABASE_URL is not a URL");
+    url.set_path(&format!("/{database}"));
+    url.to_string()
+}
+
+fn admin() -> PgConnection {
+    PgConnection::establish(&database_url("postgres")).expect(
+        "cannot reach PostgreSQL: run the tests with `deploy/local.sh test`, or set DATABASE_URL to a server where tests may create databases",
+    )
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+#[derive(QueryableByName)]
+struct Name {
+    #[diesel(sql_type = Text)]
+    datname: String,
+}
+
+/// The migrated template's name, creating it once per digest of the migrations.
+pub fn template() -> &'static str {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let mut digest = Sha256::new();
+        let mut dirs: Vec<_> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            for file in ["up.sql", "down.sql"] {
+                if let Ok(text) = std::fs::read(dir.join(file)) {
+                    digest.update(dir.file_name().unwrap().to_string_lossy().as_bytes());
+                    digest.update(&text);
+                }
+            }
+        }
+        let name = format!("carnet_template_{}", &hex::encode(digest.finalize())[..16]);
+        let mut conn = admin();
+        diesel::sql_query("SELECT pg_advisory_lock(4242002)").execute(&mut conn).unwrap();
+        drop_leftovers(&mut conn);
+        let exists: Vec<Name> = diesel::sql_query("SELECT datname FROM pg_database WHERE datname = $1")
+            .bind::<Text, _>(&name)
+            .load(&mut conn)
+            .unwrap();
+        if exists.is_empty() {
+            let building = format!("{name}_building");
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")).execute(&mut conn).unwrap();
+            diesel::sql_query(format!("CREATE DATABASE {building}")).execute(&mut conn).unwrap();
+            {
+                let mut db = PgConnection::establish(&database_url(&building)).unwrap();
+                carnet::db::run_migrations(&mut db).unwrap();
+            }
+            diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}")).execute(&mut conn).unwrap();
+        }
+        diesel::sql_query("SELECT pg_advisory_unlock(4242002)").execute(&mut conn).unwrap();
+        name
+    })
+}
+
+/// Drops test databases left by runs that ended more than an hour ago, and old templates.
+fn drop_leftovers(conn: &mut PgConnection) {
+    let names: Vec<Name> = diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'carnet\\_test\\_%'")
+        .load(conn)
+        .unwrap_or_default();
+    let cutoff = now_secs().saturating_sub(3600);
+    for Name { datname } in names {
+        let created = datname.split('_').nth(2).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        if created < cutoff {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)")).execute(conn);
+        }
+    }
+}
+
+/// A fresh database cloned from the template; dropped when the value is dropped.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub fn new() -> Self {
+        let template = template();
+        let name = format!("carnet_test_{}_{}", now_secs(), Uuid::new_v4().simple());
+        let mut conn = admin();
+        diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}")).execute(&mut conn).unwrap();
+        TestDatabase {
+            url: database_url(&name),
+            name,
+        }
+    }
+
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url).unwrap()
+    }
+}
+
+impl Default for TestDatabase {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let mut conn = admin();
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn);
+    }
+}
+
+/// Settings for a test server on port 0 against `db`, with `extra` overrides.
+pub fn test_settings(db: &TestDatabase, extra: &[(&str, &str)]) -> Settings {
+    let mut env: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), db.url.clone()),
+        ("CARNET_LISTEN".into(), "127.0.0.1:0".into()),
+        ("CARNET_JWT_SECRET".into(), JWT_SECRET.into()),
+        ("CARNET_DB_POOL_SIZE".into(), "4".into()),
+        ("CARNET_HTTP_WORKERS".into(), "1".into()),
+        ("CARNET_LOG".into(), std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into())),
+    ]);
+    for (k, v) in extra {
+        env.insert((*k).into(), (*v).into());
+    }
+    Settings::from_lookup(|key| env.get(key).cloned()).unwrap()
+}
+
+/// A running application and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub db: TestDatabase,
+}
+
+/// One answer: status, headers and the body parsed as JSON (`Null` when empty or not JSON).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts a problem+json answer with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
+        assert_eq!(self.content_type(), "application/problem+json", "body: {}", self.text);
+        assert_eq!(self.body["code"], code, "body: {}", self.text);
+        assert_eq!(self.body["status"], status);
+    }
+
+    /// The field names of a validation problem.
+    pub fn error_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| a.iter().map(|e| e["field"].as_str().unwrap_or("").to_string()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A registered user with its tokens.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub token: String,
+    pub refresh_token: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    let db = TestDatabase::new();
+    let app = Application::build(test_settings(&db, extra)).await.unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        db,
+    }
+}
+
+impl TestApp {
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+        let mut req = self.client.request(method, format!("{}{}", self.address, path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        Self::answer(req.send().await.unwrap()).await
+    }
+
+    pub async fn answer(res: reqwest::Response) -> Answer {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let text = res.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer { status, headers, body, text }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Answer {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.request(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Answer {
+        self.request(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Answer {
+        self.request(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Registers a user with a unique email.
+    pub async fn register(&self, name: &str) -> User {
+        self.register_with(name, json!({})).await
+    }
+
+    /// Registers a user; `extra` adds fields such as `timezone` or `locale`.
+    pub async fn register_with(&self, name: &str, extra: Value) -> User {
+        let email = format!("{}.{}@example.org", name.to_lowercase().replace(' ', "."), &Uuid::new_v4().simple().to_string()[..8]);
+        let password = "correct horse battery staple".to_string();
+        let mut body = json!({ "email": email, "password": password, "display_name": name });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        let answer = self.request(Method::POST, "/v1/auth/register", None, Some(body)).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "register failed: {}", answer.text);
+        User {
+            id: answer.body["user"]["id"].as_str().unwrap().to_string(),
+            email,
+            password,
+            token: answer.body["access_token"].as_str().unwrap().to_string(),
+            refresh_token: answer.body["refresh_token"].as_str().unwrap().to_string(),
+        }
+    }
+
+    /// Creates a contact and answers its JSON.
+    pub async fn contact(&self, user: &User, body: Value) -> Value {
+        let answer = self.post("/v1/contacts", &user.token, body).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "create contact failed: {}", answer.text);
+        answer.body
+    }
+}

@@ -59,7 +59,7 @@ use crate::routes;
         routes::attendees::delete_attendee,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &VersionPrefix),
     tags(
         (name = "auth", description = "Accounts and tokens"),
         (name = "me", description = "My account, profile card, export and erasure"),
@@ -82,6 +82,22 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
+    }
+}
+
+/// The resource routes are mounted under `/v1`; operations routes are at the root.
+struct VersionPrefix;
+
+impl Modify for VersionPrefix {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let paths = std::mem::take(&mut openapi.paths.paths);
+        openapi.paths.paths = paths
+            .into_iter()
+            .map(|(path, item)| match path.as_str() {
+                "/healthz" | "/readyz" | "/metrics" => (path, item),
+                _ => (format!("/v1{path}"), item),
+            })
+            .collect();
     }
 }
 

@@ -72,7 +72,7 @@ async fn login_failures_do_not_reveal_whether_the_email_exists() {
 }
 
 #[tokio::test]
-async fn repeated_failures_are_throttled_then_forgotten_on_success() {
+async fn repeated_failures_are_throttled_for_known_and_unknown_emails() {
     let app = spawn_app_with(&[("CARNET_LOGIN_MAX_FAILURES", "3")]).await;
     let user = app.register("Nicolas").await;
     let attempt = |password: &str| {

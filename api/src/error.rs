@@ -287,14 +287,16 @@ pub mod extract {
 
     pub fn json(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
         let api = match error {
-            JsonPayloadError::OverflowKnownLength { limit, .. }
-            | JsonPayloadError::Overflow { limit } => ApiError::PayloadTooLarge { limit },
+            JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
+                ApiError::PayloadTooLarge { limit }
+            }
             JsonPayloadError::ContentType => ApiError::UnsupportedMediaType {
                 detail: "Send the body as application/json.".into(),
             },
-            JsonPayloadError::Deserialize(e) if e.is_data() => {
-                ApiError::bad_request("invalid_body", format!("The body does not match the expected shape: {e}"))
-            }
+            JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::bad_request(
+                "invalid_body",
+                format!("The body does not match the expected shape: {e}"),
+            ),
             JsonPayloadError::Deserialize(e) => {
                 ApiError::bad_request("malformed_json", format!("The body is not valid JSON: {e}"))
             }

@@ -97,32 +97,35 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<Db> {
 }
 
 fn serve(listener: TcpListener, state: web::Data<AppState>, workers: usize) -> anyhow::Result<Server> {
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(state.clone())
-            .app_data(
-                web::JsonConfig::default()
-                    .limit(JSON_LIMIT)
-                    .error_handler(extract::json),
-            )
-            .app_data(web::QueryConfig::default().error_handler(extract::query))
-            .app_data(web::PathConfig::default().error_handler(extract::path))
-            .configure(crate::routes::configure)
-            .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::NotFound) }))
-            .wrap_fn(|req, srv| {
-                let started = Instant::now();
-                let request_id = req
-                    .headers()
-                    .get("x-request-id")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| Uuid::parse_str(v).ok())
-                    .unwrap_or_else(Uuid::now_v7);
-                req.extensions_mut().insert(RequestId(request_id));
-                let method = req.method().to_string();
-                let span = tracing::info_span!("request", %request_id, %method, path = %req.path());
-                let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
-                let fut = srv.call(req);
-                async move {
+    let server =
+        HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(JSON_LIMIT)
+                        .error_handler(extract::json),
+                )
+                .app_data(web::QueryConfig::default().error_handler(extract::query))
+                .app_data(web::PathConfig::default().error_handler(extract::path))
+                .configure(crate::routes::configure)
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
+                }))
+                .wrap_fn(|req, srv| {
+                    let started = Instant::now();
+                    let request_id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| Uuid::parse_str(v).ok())
+                        .unwrap_or_else(Uuid::now_v7);
+                    req.extensions_mut().insert(RequestId(request_id));
+                    let method = req.method().to_string();
+                    let span = tracing::info_span!("request", %request_id, %method, path = %req.path());
+                    let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+                    let fut = srv.call(req);
+                    async move {
                     let mut res = fut.await?;
                     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".into());
                     let status = res.status().as_u16();
@@ -137,11 +140,11 @@ fn serve(listener: TcpListener, state: web::Data<AppState>, workers: usize) -> a
                     Ok(res)
                 }
                 .instrument(span)
-            })
-    })
-    .workers(workers)
-    .listen(listener)?
-    .shutdown_timeout(30)
-    .run();
+                })
+        })
+        .workers(workers)
+        .listen(listener)?
+        .shutdown_timeout(30)
+        .run();
     Ok(server)
 }

@@ -31,9 +31,7 @@ fn field_names() -> Vec<String> {
 }
 
 fn schema() -> CollectionSchema {
-    CollectionSchema::new("contacts")
-        .sets(["tags"])
-        .texts(["notes"])
+    CollectionSchema::new("contacts").sets(["tags"]).texts(["notes"])
 }
 
 fn upsert(hlc: Hlc, fields: BTreeMap<String, FieldChange>) -> Mutation {
@@ -194,10 +192,7 @@ fn text_benches(c: &mut Criterion) {
     let (base, current, incoming) = notes();
     let merged = merge3(&current, &base, &incoming);
     assert!(merged.overlaps.is_empty());
-    assert_eq!(
-        merged.text.len(),
-        current.len() + incoming.len() - base.len()
-    );
+    assert_eq!(merged.text.len(), current.len() + incoming.len() - base.len());
 
     let mut g = c.benchmark_group("text_2kb");
     g.throughput(Throughput::Elements(1));
@@ -246,13 +241,8 @@ fn text_benches(c: &mut Criterion) {
                 let mut b = doc.fork();
                 a.splice_text(&text, 120, 0, "call her back about the Jelly day ")
                     .unwrap();
-                b.splice_text(
-                    &text,
-                    1900,
-                    0,
-                    "she can offer an intro to the transit team ",
-                )
-                .unwrap();
+                b.splice_text(&text, 1900, 0, "she can offer an intro to the transit team ")
+                    .unwrap();
                 a.commit();
                 b.commit();
                 (a, b)

@@ -55,13 +55,7 @@ pub struct Conflict {
 }
 
 impl Conflict {
-    pub(crate) fn new(
-        field: &str,
-        kind: ConflictKind,
-        kept: Value,
-        lost: Value,
-        lost_stamp: Hlc,
-    ) -> Self {
+    pub(crate) fn new(field: &str, kind: ConflictKind, kept: Value, lost: Value, lost_stamp: Hlc) -> Self {
         Conflict {
             field: field.to_owned(),
             kind,

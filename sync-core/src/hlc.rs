@@ -85,11 +85,7 @@ impl Hlc {
 
 impl fmt::Display for Hlc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:015}-{:05}-{:032x}",
-            self.millis, self.counter, self.node
-        )
+        write!(f, "{:015}-{:05}-{:032x}", self.millis, self.counter, self.node)
     }
 }
 
@@ -98,9 +94,7 @@ impl fmt::Display for Hlc {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ParseHlcError {
     /// The string is not 54 characters long.
-    #[error(
-        "stamp must be 54 characters ({{unix_ms:015}}-{{counter:05}}-{{node:32 hex}}), got {0}"
-    )]
+    #[error("stamp must be 54 characters ({{unix_ms:015}}-{{counter:05}}-{{node:32 hex}}), got {0}")]
     WrongLength(usize),
     /// A `-` separator is missing after the millis or the counter.
     #[error("stamp must separate its parts with '-' at positions 15 and 21")]
@@ -205,9 +199,7 @@ pub mod node_serde {
 /// The mutation carrying it is rejected (the api reports it and consumes the mutation); the
 /// device must correct its clock. See the crate docs, "Clock skew".
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error(
-    "stamp {stamp} is more than {max_skew_ms} ms ahead of the server clock ({server_now_ms} ms)"
-)]
+#[error("stamp {stamp} is more than {max_skew_ms} ms ahead of the server clock ({server_now_ms} ms)")]
 pub struct StampTooFarAhead {
     /// The refused stamp.
     pub stamp: Hlc,
@@ -411,10 +403,7 @@ mod tests {
     fn serde_uses_wire_form() {
         let h = Hlc::new(1, 2, 3).unwrap();
         let json = serde_json::to_string(&h).unwrap();
-        assert_eq!(
-            json,
-            "\"000000000000001-00002-00000000000000000000000000000003\""
-        );
+        assert_eq!(json, "\"000000000000001-00002-00000000000000000000000000000003\"");
         let back: Hlc = serde_json::from_str(&json).unwrap();
         assert_eq!(back, h);
     }

@@ -148,13 +148,11 @@ pub mod set;
 pub mod text;
 
 pub use conflict::{Conflict, ConflictKind, EXISTENCE_FIELD};
-pub use hlc::{
-    check_skew, node_hex, Clock, Hlc, ParseHlcError, StampTooFarAhead, DEFAULT_MAX_SKEW_MS,
-};
+pub use hlc::{check_skew, node_hex, Clock, Hlc, ParseHlcError, StampTooFarAhead, DEFAULT_MAX_SKEW_MS};
 pub use mutation::{FieldChange, Mutation, MutationError, Op, SyncSchema};
 pub use record::{
-    merge, merge_scalar, merge_text, Existence, FieldState, MergeOutcome, RecordState,
-    RenderedRecord, ScalarField, TextField,
+    merge, merge_scalar, merge_text, Existence, FieldState, MergeOutcome, RecordState, RenderedRecord,
+    ScalarField, TextField,
 };
 pub use schema::{normalise_key, CollectionSchema, FieldKind};
 pub use set::{SetElement, SetField};

@@ -221,23 +221,15 @@ impl MutationError {
     }
 }
 
-fn required<'a>(
-    obj: &'a Map<String, Value>,
-    key: &'static str,
-) -> Result<&'a Value, MutationError> {
+fn required<'a>(obj: &'a Map<String, Value>, key: &'static str) -> Result<&'a Value, MutationError> {
     obj.get(key).ok_or(MutationError::MissingKey { key })
 }
 
-fn required_str<'a>(
-    obj: &'a Map<String, Value>,
-    key: &'static str,
-) -> Result<&'a str, MutationError> {
-    required(obj, key)?
-        .as_str()
-        .ok_or(MutationError::InvalidKey {
-            key,
-            expected: "a string",
-        })
+fn required_str<'a>(obj: &'a Map<String, Value>, key: &'static str) -> Result<&'a str, MutationError> {
+    required(obj, key)?.as_str().ok_or(MutationError::InvalidKey {
+        key,
+        expected: "a string",
+    })
 }
 
 impl Mutation {
@@ -252,13 +244,12 @@ impl Mutation {
     /// kept as scalars.
     pub fn from_wire(wire: &Value, schema: &CollectionSchema) -> Result<Self, MutationError> {
         let obj = wire.as_object().ok_or(MutationError::NotAnObject)?;
-        let mutation_id =
-            required(obj, "mutation_id")?
-                .as_u64()
-                .ok_or(MutationError::InvalidKey {
-                    key: "mutation_id",
-                    expected: "a non-negative integer",
-                })?;
+        let mutation_id = required(obj, "mutation_id")?
+            .as_u64()
+            .ok_or(MutationError::InvalidKey {
+                key: "mutation_id",
+                expected: "a non-negative integer",
+            })?;
         let collection = required_str(obj, "collection")?;
         if collection != schema.name {
             return Err(MutationError::CollectionMismatch {
@@ -271,11 +262,7 @@ impl Mutation {
             "upsert" => Op::Upsert,
             "delete" => Op::Delete,
             "restore" => Op::Restore,
-            other => {
-                return Err(MutationError::UnknownOp {
-                    op: other.to_owned(),
-                })
-            }
+            other => return Err(MutationError::UnknownOp { op: other.to_owned() }),
         };
         let stamp = required_str(obj, "hlc")?;
         let hlc = stamp
@@ -417,10 +404,7 @@ mod tests {
         let m = Mutation::from_wire(&product_example(), &contacts()).unwrap();
         assert_eq!(m.op, Op::Upsert);
         assert_eq!(m.device(), 0x8f0c2d1e9a7b4c3d8e2f1a0b9c8d7e6f);
-        assert_eq!(
-            m.fields["name"],
-            FieldChange::Scalar(json!("Lise Cardinal"))
-        );
+        assert_eq!(m.fields["name"], FieldChange::Scalar(json!("Lise Cardinal")));
         assert_eq!(
             m.fields["tags"],
             FieldChange::Set {
@@ -444,10 +428,7 @@ mod tests {
         let mut wire = product_example();
         wire["fields"]["pronouns"] = json!({"add": ["she"]});
         let m = Mutation::from_wire(&wire, &contacts()).unwrap();
-        assert_eq!(
-            m.fields["pronouns"],
-            FieldChange::Scalar(json!({"add": ["she"]}))
-        );
+        assert_eq!(m.fields["pronouns"], FieldChange::Scalar(json!({"add": ["she"]})));
     }
 
     #[test]

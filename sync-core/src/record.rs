@@ -193,16 +193,8 @@ impl RecordState {
     pub fn render(&self) -> RenderedRecord {
         RenderedRecord {
             deleted: self.existence.deleted,
-            record: self
-                .fields
-                .iter()
-                .map(|(k, f)| (k.clone(), f.value()))
-                .collect(),
-            stamps: self
-                .fields
-                .iter()
-                .map(|(k, f)| (k.clone(), f.stamp()))
-                .collect(),
+            record: self.fields.iter().map(|(k, f)| (k.clone(), f.value())).collect(),
+            stamps: self.fields.iter().map(|(k, f)| (k.clone(), f.stamp())).collect(),
         }
     }
 
@@ -295,10 +287,7 @@ pub fn merge(
 fn merge_delete(state: &mut RecordState, stamp: Hlc, outcome: &mut MergeOutcome) {
     let prev = state.existence;
     if stamp > prev.stamp {
-        state.existence = Existence {
-            deleted: true,
-            stamp,
-        };
+        state.existence = Existence { deleted: true, stamp };
         outcome.existence_changed = true;
         if !prev.deleted {
             if !prev.stamp.is_zero() && prev.stamp.node != stamp.node {

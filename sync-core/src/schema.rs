@@ -161,10 +161,7 @@ mod tests {
     #[test]
     fn keys_trim_and_lowercase_strings_and_sort_object_keys() {
         assert_eq!(normalise_key(&json!("  Réseautage ")), "réseautage");
-        assert_eq!(
-            normalise_key(&json!("Lise@Example.COM")),
-            "lise@example.com"
-        );
+        assert_eq!(normalise_key(&json!("Lise@Example.COM")), "lise@example.com");
         assert_eq!(
             normalise_key(&json!({"url": "https://a", "kind": "blog"})),
             normalise_key(&json!({"kind": "blog", "url": "https://a"}))

@@ -86,13 +86,7 @@ impl SetField {
     /// Reports an `overwrite` conflict, when the two stamps come from different devices, if
     /// this add loses to a later remove (`lost` = `{"add": [value]}`), or if it brings back an
     /// element another device had removed (`lost` = `{"remove": [value]}`).
-    pub fn add(
-        &mut self,
-        field: &str,
-        value: &Value,
-        stamp: Hlc,
-        conflicts: &mut Vec<Conflict>,
-    ) -> bool {
+    pub fn add(&mut self, field: &str, value: &Value, stamp: Hlc, conflicts: &mut Vec<Conflict>) -> bool {
         let element = self
             .elements
             .entry(normalise_key(value))
@@ -136,13 +130,7 @@ impl SetField {
     /// Reports an `overwrite` conflict, when the stamps come from different devices, if this
     /// remove takes away another device's add (`lost` = `{"add": [value]}`) or loses to a
     /// later add (`lost` = `{"remove": [value]}`).
-    pub fn remove(
-        &mut self,
-        field: &str,
-        value: &Value,
-        stamp: Hlc,
-        conflicts: &mut Vec<Conflict>,
-    ) -> bool {
+    pub fn remove(&mut self, field: &str, value: &Value, stamp: Hlc, conflicts: &mut Vec<Conflict>) -> bool {
         let element = self
             .elements
             .entry(normalise_key(value))

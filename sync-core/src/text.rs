@@ -87,10 +87,7 @@ fn token_starts(s: &str) -> Vec<usize> {
 }
 
 fn tokens<'a>(s: &'a str, starts: &[usize]) -> Vec<&'a str> {
-    starts
-        .windows(2)
-        .filter_map(|w| s.get(w[0]..w[1]))
-        .collect()
+    starts.windows(2).filter_map(|w| s.get(w[0]..w[1])).collect()
 }
 
 /// The changed passages from `base` to `other`, in base order, separated by unchanged text.
@@ -112,8 +109,7 @@ fn diff_hunks(base: &str, other: &str) -> Vec<Hunk> {
         .take_while(|(x, y)| x == y)
         .count();
     while suffix > 0
-        && !(is_token_boundary(base, b.len() - suffix)
-            && is_token_boundary(other, o.len() - suffix))
+        && !(is_token_boundary(base, b.len() - suffix) && is_token_boundary(other, o.len() - suffix))
     {
         suffix -= 1;
     }
@@ -269,10 +265,7 @@ pub fn merge3(current: &str, base: &str, incoming: &str) -> TextMerge {
         pos = region.end;
     }
     push_str_range(&mut out, base, pos..base.len());
-    TextMerge {
-        text: out,
-        overlaps,
-    }
+    TextMerge { text: out, overlaps }
 }
 
 #[cfg(test)]
@@ -340,11 +333,7 @@ mod tests {
 
     #[test]
     fn deletion_elsewhere_applies() {
-        let m = merge3(
-            "one two three four five",
-            "one two three four",
-            "two three four",
-        );
+        let m = merge3("one two three four five", "one two three four", "two three four");
         assert_eq!(m.text, "two three four five");
     }
 

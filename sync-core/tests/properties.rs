@@ -57,20 +57,15 @@ fn runner(property: &str, seed: u64) -> TestRunner {
 }
 
 fn step() -> impl Strategy<Value = Step> {
-    (
-        any::<u8>(),
-        any::<u8>(),
-        any::<u32>(),
-        any::<u32>(),
-        any::<u8>(),
-    )
-        .prop_map(|(device, action, a, b, advance_ms)| Step {
+    (any::<u8>(), any::<u8>(), any::<u32>(), any::<u32>(), any::<u8>()).prop_map(
+        |(device, action, a, b, advance_ms)| Step {
             device,
             action,
             a,
             b,
             advance_ms,
-        })
+        },
+    )
 }
 
 /// (devices, steps, two delivery seeds)
@@ -256,22 +251,14 @@ fn every_value_that_lost_a_race_is_in_the_conflicts() {
         for (field, value, stamp) in &h.scalar_writes {
             let same_field = h.scalar_writes.iter().filter(|w| &w.0 == field);
             let winner = same_field.clone().map(|w| w.2).max();
-            let replaced_by_self = same_field
-                .clone()
-                .any(|w| w.2.node == stamp.node && w.2 > *stamp);
+            let replaced_by_self = same_field.clone().any(|w| w.2.node == stamp.node && w.2 > *stamp);
             if Some(*stamp) == winner || replaced_by_self {
                 continue;
             }
             let reported = conflicts
                 .iter()
                 .any(|c| &c.field == field && &c.lost == value && c.lost_stamp == *stamp);
-            prop_assert!(
-                reported,
-                "lost {} = {} at {} not reported",
-                field,
-                value,
-                stamp
-            );
+            prop_assert!(reported, "lost {} = {} at {} not reported", field, value, stamp);
         }
         // Sets: an element that ends absent although another device added it last (and that
         // device did not remove it again) is reported with that add.
@@ -282,20 +269,14 @@ fn every_value_that_lost_a_race_is_in_the_conflicts() {
                 continue;
             };
             let later_removes: Vec<_> = ops.iter().filter(|o| !o.3 && o.2 > last_add.2).collect();
-            if later_removes.is_empty() || later_removes.iter().any(|r| r.2.node == last_add.2.node)
-            {
+            if later_removes.is_empty() || later_removes.iter().any(|r| r.2.node == last_add.2.node) {
                 continue;
             }
             let lost = json!({ "add": [last_add.1] });
             let reported = conflicts
                 .iter()
                 .any(|c| c.field == "tags" && c.lost == lost && c.lost_stamp == last_add.2);
-            prop_assert!(
-                reported,
-                "lost add of {} at {} not reported",
-                key,
-                last_add.2
-            );
+            prop_assert!(reported, "lost add of {} at {} not reported", key, last_add.2);
         }
         Ok(())
     });

@@ -4,8 +4,8 @@
 
 use serde_json::{json, Value};
 use sync_core::{
-    merge, Clock, CollectionSchema, ConflictKind, FieldChange, Hlc, MergeOutcome, Mutation, Op,
-    RecordState, SetField, EXISTENCE_FIELD,
+    merge, Clock, CollectionSchema, ConflictKind, FieldChange, Hlc, MergeOutcome, Mutation, Op, RecordState,
+    SetField, EXISTENCE_FIELD,
 };
 
 const A: u128 = 0xa;
@@ -30,10 +30,7 @@ fn mutation(op: Op, hlc: Hlc, fields: &[(&str, FieldChange)]) -> Mutation {
         id: "c1".into(),
         op,
         hlc,
-        fields: fields
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect(),
+        fields: fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
     }
 }
 
@@ -156,10 +153,7 @@ fn set_matches_max_stamp_model_in_every_order() {
 
 #[test]
 fn set_remove_losing_to_later_add_is_reported() {
-    let (state, conflicts) = apply_all(&[
-        tags(&["lyon"], &[], at(5, A)),
-        tags(&[], &["Lyon"], at(3, B)),
-    ]);
+    let (state, conflicts) = apply_all(&[tags(&["lyon"], &[], at(5, A)), tags(&[], &["Lyon"], at(3, B))]);
     assert_eq!(state.value("tags"), Some(json!(["lyon"])));
     assert_eq!(conflicts.len(), 1);
     assert_eq!(conflicts[0].lost, json!({"remove": ["Lyon"]}));
@@ -219,10 +213,7 @@ fn text_older_stamp_still_merges() {
 fn edit_concurrent_with_delete_is_kept_hidden_and_restorable() {
     let delete = mutation(Op::Delete, at(5, A), &[]);
     let edit = scalar("city", json!("Montréal"), at(6, B));
-    for order in [
-        [delete.clone(), edit.clone()],
-        [edit.clone(), delete.clone()],
-    ] {
+    for order in [[delete.clone(), edit.clone()], [edit.clone(), delete.clone()]] {
         let mut all = vec![scalar("name", json!("Lise"), at(1, A))];
         all.extend(order);
         let (mut state, conflicts) = apply_all(&all);
@@ -289,12 +280,7 @@ fn unknown_fields_are_kept_and_merged_as_scalars() {
 fn field_stored_as_unknown_scalar_converts_when_declared_as_set() {
     let mut state = RecordState::new();
     let old = CollectionSchema::new("contacts");
-    merge(
-        &mut state,
-        &scalar("links", json!(["https://a"]), at(1, A)),
-        &old,
-    )
-    .unwrap();
+    merge(&mut state, &scalar("links", json!(["https://a"]), at(1, A)), &old).unwrap();
     let new = schema().field("links", sync_core::FieldKind::Set);
     let add = FieldChange::Set {
         add: vec![json!("https://b")],
@@ -306,10 +292,7 @@ fn field_stored_as_unknown_scalar_converts_when_declared_as_set() {
         &new,
     )
     .unwrap();
-    assert_eq!(
-        state.value("links"),
-        Some(json!(["https://a", "https://b"]))
-    );
+    assert_eq!(state.value("links"), Some(json!(["https://a", "https://b"])));
 }
 
 #[test]
@@ -330,11 +313,7 @@ fn replay_is_a_silent_no_op() {
 
 #[test]
 fn merge_refuses_a_change_of_the_wrong_kind() {
-    let bad = mutation(
-        Op::Upsert,
-        at(1, A),
-        &[("tags", FieldChange::Scalar(json!("x")))],
-    );
+    let bad = mutation(Op::Upsert, at(1, A), &[("tags", FieldChange::Scalar(json!("x")))]);
     let err = merge(&mut RecordState::new(), &bad, &schema()).unwrap_err();
     assert_eq!(err.code(), "field_kind_mismatch");
 }
@@ -370,9 +349,8 @@ fn device_a_year_ahead_cannot_win_over_a_later_real_edit() {
     let year = 365 * 24 * 3600 * 1000;
     let mut server = Clock::new(0x5e);
     let mut state = RecordState::new();
-    let mut receive = |m: &Mutation, now: u64, state: &mut RecordState| {
-        server.observe(m.hlc, now).map(|_| apply(state, m))
-    };
+    let mut receive =
+        |m: &Mutation, now: u64, state: &mut RecordState| server.observe(m.hlc, now).map(|_| apply(state, m));
     let ahead = scalar("name", json!("from the future"), at(now + year, A));
     let err = receive(&ahead, now, &mut state).unwrap_err();
     assert_eq!(err.max_skew_ms, sync_core::DEFAULT_MAX_SKEW_MS);

@@ -20,7 +20,9 @@ async fn register_answers_tokens_and_the_user() {
     assert_eq!(answer.body["user"]["email"], "Lise.Cardinal@example.org");
     assert_eq!(answer.body["user"]["timezone"], "America/Montreal");
     assert_eq!(answer.body["user"]["region"], "CA");
-    let me = app.get("/v1/me", answer.body["access_token"].as_str().unwrap()).await;
+    let me = app
+        .get("/v1/me", answer.body["access_token"].as_str().unwrap())
+        .await;
     assert_eq!(me.status, 200);
     assert_eq!(me.body["display_name"], "Lise Cardinal");
 }
@@ -29,12 +31,31 @@ async fn register_answers_tokens_and_the_user() {
 async fn emails_are_unique_whatever_their_case() {
     let app = spawn_app().await;
     let body = |email: &str| json!({ "email": email, "password": "motdepasse-long", "display_name": "Lise" });
-    let first = app.request(Method::POST, "/v1/auth/register", None, Some(body("lise@example.org"))).await;
+    let first = app
+        .request(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(body("lise@example.org")),
+        )
+        .await;
     assert_eq!(first.status, 201);
-    let second = app.request(Method::POST, "/v1/auth/register", None, Some(body("LISE@example.org"))).await;
+    let second = app
+        .request(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(body("LISE@example.org")),
+        )
+        .await;
     second.assert_problem(409, "email_taken");
     let login = app
-        .request(Method::POST, "/v1/auth/login", None, Some(json!({ "email": "Lise@EXAMPLE.org", "password": "motdepasse-long" })))
+        .request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({ "email": "Lise@EXAMPLE.org", "password": "motdepasse-long" })),
+        )
         .await;
     assert_eq!(login.status, 200, "{}", login.text);
 }
@@ -61,10 +82,20 @@ async fn login_failures_do_not_reveal_whether_the_email_exists() {
     let app = spawn_app().await;
     let user = app.register("Nicolas").await;
     let wrong_password = app
-        .request(Method::POST, "/v1/auth/login", None, Some(json!({ "email": user.email, "password": "wrong password" })))
+        .request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({ "email": user.email, "password": "wrong password" })),
+        )
         .await;
     let unknown = app
-        .request(Method::POST, "/v1/auth/login", None, Some(json!({ "email": "nobody@example.org", "password": "wrong password" })))
+        .request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({ "email": "nobody@example.org", "password": "wrong password" })),
+        )
         .await;
     wrong_password.assert_problem(401, "invalid_credentials");
     unknown.assert_problem(401, "invalid_credentials");
@@ -76,10 +107,17 @@ async fn repeated_failures_are_throttled_for_known_and_unknown_emails() {
     let app = spawn_app_with(&[("CARNET_LOGIN_MAX_FAILURES", "3")]).await;
     let user = app.register("Nicolas").await;
     let attempt = |password: &str| {
-        app.request(Method::POST, "/v1/auth/login", None, Some(json!({ "email": user.email, "password": password })))
+        app.request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({ "email": user.email, "password": password })),
+        )
     };
     for _ in 0..3 {
-        attempt("wrong password").await.assert_problem(401, "invalid_credentials");
+        attempt("wrong password")
+            .await
+            .assert_problem(401, "invalid_credentials");
     }
     let throttled = attempt("wrong password").await;
     throttled.assert_problem(429, "rate_limited");
@@ -88,18 +126,36 @@ async fn repeated_failures_are_throttled_for_known_and_unknown_emails() {
     attempt(&user.password).await.assert_problem(429, "rate_limited");
     // An unknown email is throttled the same way, so throttling reveals nothing either.
     for _ in 0..3 {
-        app.request(Method::POST, "/v1/auth/login", None, Some(json!({ "email": "ghost@example.org", "password": "x" }))).await;
+        app.request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({ "email": "ghost@example.org", "password": "x" })),
+        )
+        .await;
     }
-    app.request(Method::POST, "/v1/auth/login", None, Some(json!({ "email": "ghost@example.org", "password": "x" })))
-        .await
-        .assert_problem(429, "rate_limited");
+    app.request(
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({ "email": "ghost@example.org", "password": "x" })),
+    )
+    .await
+    .assert_problem(429, "rate_limited");
 }
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_whole_session() {
     let app = spawn_app().await;
     let user = app.register("Lise").await;
-    let refresh = |token: &str| app.request(Method::POST, "/v1/auth/refresh", None, Some(json!({ "refresh_token": token })));
+    let refresh = |token: &str| {
+        app.request(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": token })),
+        )
+    };
 
     let first = refresh(&user.refresh_token).await;
     assert_eq!(first.status, 200, "{}", first.text);
@@ -109,26 +165,49 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_session() {
     assert_eq!(app.get("/v1/me", &access).await.status, 200);
 
     // The first token was rotated: presenting it again is a replay.
-    refresh(&user.refresh_token).await.assert_problem(401, "refresh_token_reused");
+    refresh(&user.refresh_token)
+        .await
+        .assert_problem(401, "refresh_token_reused");
     // The whole family is revoked: the newer refresh token and the access tokens too.
-    refresh(&second_token).await.assert_problem(401, "invalid_refresh_token");
-    app.get("/v1/me", &access).await.assert_problem(401, "session_revoked");
-    app.get("/v1/me", &user.token).await.assert_problem(401, "session_revoked");
+    refresh(&second_token)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    app.get("/v1/me", &access)
+        .await
+        .assert_problem(401, "session_revoked");
+    app.get("/v1/me", &user.token)
+        .await
+        .assert_problem(401, "session_revoked");
 
     // Another login is another session, unaffected.
     let login = app
-        .request(Method::POST, "/v1/auth/login", None, Some(json!({ "email": user.email, "password": user.password })))
+        .request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({ "email": user.email, "password": user.password })),
+        )
         .await;
     assert_eq!(login.status, 200);
-    assert_eq!(app.get("/v1/me", login.body["access_token"].as_str().unwrap()).await.status, 200);
+    assert_eq!(
+        app.get("/v1/me", login.body["access_token"].as_str().unwrap())
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
 async fn unknown_refresh_tokens_are_refused() {
     let app = spawn_app().await;
-    app.request(Method::POST, "/v1/auth/refresh", None, Some(json!({ "refresh_token": "made-up" })))
-        .await
-        .assert_problem(401, "invalid_refresh_token");
+    app.request(
+        Method::POST,
+        "/v1/auth/refresh",
+        None,
+        Some(json!({ "refresh_token": "made-up" })),
+    )
+    .await
+    .assert_problem(401, "invalid_refresh_token");
 }
 
 #[tokio::test]
@@ -136,27 +215,47 @@ async fn logout_ends_the_session_only() {
     let app = spawn_app().await;
     let user = app.register("Lise").await;
     let other_session = app
-        .request(Method::POST, "/v1/auth/login", None, Some(json!({ "email": user.email, "password": user.password })))
+        .request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({ "email": user.email, "password": user.password })),
+        )
         .await;
     let other_token = other_session.body["access_token"].as_str().unwrap();
 
-    let out = app.request(Method::POST, "/v1/auth/logout", Some(&user.token), None).await;
+    let out = app
+        .request(Method::POST, "/v1/auth/logout", Some(&user.token), None)
+        .await;
     assert_eq!(out.status, 204);
-    app.get("/v1/me", &user.token).await.assert_problem(401, "session_revoked");
-    app.request(Method::POST, "/v1/auth/refresh", None, Some(json!({ "refresh_token": user.refresh_token })))
+    app.get("/v1/me", &user.token)
         .await
-        .assert_problem(401, "invalid_refresh_token");
+        .assert_problem(401, "session_revoked");
+    app.request(
+        Method::POST,
+        "/v1/auth/refresh",
+        None,
+        Some(json!({ "refresh_token": user.refresh_token })),
+    )
+    .await
+    .assert_problem(401, "invalid_refresh_token");
     assert_eq!(app.get("/v1/me", other_token).await.status, 200);
 }
 
 #[tokio::test]
 async fn missing_malformed_and_forged_tokens_get_401() {
     let app = spawn_app().await;
-    app.request(Method::GET, "/v1/contacts", None, None).await.assert_problem(401, "missing_token");
-    app.get("/v1/contacts", "not-a-jwt").await.assert_problem(401, "invalid_token");
+    app.request(Method::GET, "/v1/contacts", None, None)
+        .await
+        .assert_problem(401, "missing_token");
+    app.get("/v1/contacts", "not-a-jwt")
+        .await
+        .assert_problem(401, "invalid_token");
     // Signed with another secret.
     let forged = "eyJ0eXAiOiJKV1QiLCJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIwMWEyMDdiMy1hOWFjLTc0NWQtOWY1NC00MmUwNDM4MjgxZjMiLCJzaWQiOiIwMWEyMDdiMy1hOWJlLTcxZmYtYjllNi1lOWNiYTE5YjJlY2EiLCJpc3MiOiJjYXJuZXQiLCJhdWQiOiJjYXJuZXQtYXBpIiwiaWF0IjoxNzk1NDI1NTQ0LCJleHAiOjQ3OTU0MjY0NDR9.xU4iovd1IcE2kHe-Dxt_9IpUesGo9TaRnH4n1QcgE5I";
-    app.get("/v1/contacts", forged).await.assert_problem(401, "invalid_token");
+    app.get("/v1/contacts", forged)
+        .await
+        .assert_problem(401, "invalid_token");
 }
 
 #[tokio::test]
@@ -166,7 +265,9 @@ async fn expired_access_tokens_are_refused() {
     assert_eq!(app.get("/v1/me", &user.token).await.status, 200);
     // The validation allows 5 s of leeway for clock drift between servers.
     tokio::time::sleep(std::time::Duration::from_secs(7)).await;
-    app.get("/v1/me", &user.token).await.assert_problem(401, "invalid_token");
+    app.get("/v1/me", &user.token)
+        .await
+        .assert_problem(401, "invalid_token");
 }
 
 #[tokio::test]
@@ -174,16 +275,35 @@ async fn deleting_the_account_invalidates_every_token_at_once() {
     let app = spawn_app().await;
     let user = app.register("Lise").await;
     let second = app
-        .request(Method::POST, "/v1/auth/login", None, Some(json!({ "email": user.email, "password": user.password })))
+        .request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({ "email": user.email, "password": user.password })),
+        )
         .await;
     let second_token = second.body["access_token"].as_str().unwrap().to_string();
     assert_eq!(app.delete("/v1/me", &user.token).await.status, 204);
-    app.get("/v1/me", &user.token).await.assert_problem(401, "session_revoked");
-    app.get("/v1/me", &second_token).await.assert_problem(401, "session_revoked");
-    app.request(Method::POST, "/v1/auth/refresh", None, Some(json!({ "refresh_token": user.refresh_token })))
+    app.get("/v1/me", &user.token)
         .await
-        .assert_problem(401, "invalid_refresh_token");
-    app.request(Method::POST, "/v1/auth/login", None, Some(json!({ "email": user.email, "password": user.password })))
+        .assert_problem(401, "session_revoked");
+    app.get("/v1/me", &second_token)
         .await
-        .assert_problem(401, "invalid_credentials");
+        .assert_problem(401, "session_revoked");
+    app.request(
+        Method::POST,
+        "/v1/auth/refresh",
+        None,
+        Some(json!({ "refresh_token": user.refresh_token })),
+    )
+    .await
+    .assert_problem(401, "invalid_refresh_token");
+    app.request(
+        Method::POST,
+        "/v1/auth/login",
+        None,
+        Some(json!({ "email": user.email, "password": user.password })),
+    )
+    .await
+    .assert_problem(401, "invalid_credentials");
 }

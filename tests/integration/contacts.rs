@@ -50,14 +50,26 @@ async fn a_client_chosen_id_is_kept_and_cannot_be_reused() {
     let lise = app.register("Lise").await;
     let nicolas = app.register("Nicolas").await;
     let id = uuid::Uuid::now_v7().to_string();
-    let created = app.post("/v1/contacts", &lise.token, json!({ "id": id, "name": "Claire" })).await;
+    let created = app
+        .post("/v1/contacts", &lise.token, json!({ "id": id, "name": "Claire" }))
+        .await;
     assert_eq!(created.status, 201);
     assert_eq!(created.body["id"], id.as_str());
-    app.post("/v1/contacts", &lise.token, json!({ "id": id, "name": "Claire bis" }))
-        .await
-        .assert_problem(409, "id_taken");
+    app.post(
+        "/v1/contacts",
+        &lise.token,
+        json!({ "id": id, "name": "Claire bis" }),
+    )
+    .await
+    .assert_problem(409, "id_taken");
     // Another user reusing the id learns nothing and changes nothing.
-    let stolen = app.post("/v1/contacts", &nicolas.token, json!({ "id": id, "name": "Hijack" })).await;
+    let stolen = app
+        .post(
+            "/v1/contacts",
+            &nicolas.token,
+            json!({ "id": id, "name": "Hijack" }),
+        )
+        .await;
     stolen.assert_problem(409, "id_taken");
     assert!(!stolen.text.contains("Claire"));
     let still = app.get(&format!("/v1/contacts/{id}"), &lise.token).await;
@@ -88,7 +100,15 @@ async fn validation_names_each_bad_field_and_stores_nothing() {
     fields.sort();
     assert_eq!(
         fields,
-        ["emails[1]", "first_met_on", "keep_in_touch_days", "links[0]", "name", "organization", "phones[0]"]
+        [
+            "emails[1]",
+            "first_met_on",
+            "keep_in_touch_days",
+            "links[0]",
+            "name",
+            "organization",
+            "phones[0]"
+        ]
     );
     let list = app.get("/v1/contacts", &user.token).await;
     assert_eq!(list.body["items"], json!([]));
@@ -98,11 +118,28 @@ async fn validation_names_each_bad_field_and_stores_nothing() {
 async fn phones_without_country_code_need_a_region() {
     let app = spawn_app().await;
     let user = app.register("Lise").await; // locale "en": no region
-    let answer = app.post("/v1/contacts", &user.token, json!({ "name": "N", "phones": ["06 12 34 56 78"] })).await;
+    let answer = app
+        .post(
+            "/v1/contacts",
+            &user.token,
+            json!({ "name": "N", "phones": ["06 12 34 56 78"] }),
+        )
+        .await;
     answer.assert_problem(422, "validation_failed");
     assert_eq!(answer.body["errors"][0]["code"], "invalid_phone");
-    assert_eq!(app.patch("/v1/me", &user.token, json!({ "region": "fr" })).await.status, 200);
-    let ok = app.post("/v1/contacts", &user.token, json!({ "name": "N", "phones": ["06 12 34 56 78"] })).await;
+    assert_eq!(
+        app.patch("/v1/me", &user.token, json!({ "region": "fr" }))
+            .await
+            .status,
+        200
+    );
+    let ok = app
+        .post(
+            "/v1/contacts",
+            &user.token,
+            json!({ "name": "N", "phones": ["06 12 34 56 78"] }),
+        )
+        .await;
     assert_eq!(ok.body["phones"], json!(["+33612345678"]));
 }
 
@@ -115,7 +152,11 @@ async fn patch_changes_only_what_it_names_and_null_clears() {
         .await;
     let id = c["id"].as_str().unwrap();
     let patched = app
-        .patch(&format!("/v1/contacts/{id}"), &user.token, json!({ "organization": null, "tags": ["b", "c"], "starred": false }))
+        .patch(
+            &format!("/v1/contacts/{id}"),
+            &user.token,
+            json!({ "organization": null, "tags": ["b", "c"], "starred": false }),
+        )
         .await;
     assert_eq!(patched.status, 200, "{}", patched.text);
     assert_eq!(patched.body["organization"], Value::Null);
@@ -124,35 +165,79 @@ async fn patch_changes_only_what_it_names_and_null_clears() {
     assert_eq!(patched.body["starred"], false);
     assert_eq!(patched.body["name"], "Nicolas");
     // A bad patch changes nothing.
-    app.patch(&format!("/v1/contacts/{id}"), &user.token, json!({ "city": "Paris", "emails": ["bad"] }))
-        .await
-        .assert_problem(422, "validation_failed");
-    assert_eq!(app.get(&format!("/v1/contacts/{id}"), &user.token).await.body["city"], "Lyon");
+    app.patch(
+        &format!("/v1/contacts/{id}"),
+        &user.token,
+        json!({ "city": "Paris", "emails": ["bad"] }),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    assert_eq!(
+        app.get(&format!("/v1/contacts/{id}"), &user.token).await.body["city"],
+        "Lyon"
+    );
     // Unknown fields are refused rather than silently dropped.
-    app.patch(&format!("/v1/contacts/{id}"), &user.token, json!({ "nmae": "typo" }))
-        .await
-        .assert_problem(400, "invalid_body");
+    app.patch(
+        &format!("/v1/contacts/{id}"),
+        &user.token,
+        json!({ "nmae": "typo" }),
+    )
+    .await
+    .assert_problem(400, "invalid_body");
 }
 
 #[tokio::test]
 async fn search_covers_name_organization_notes_and_tags() {
     let app = spawn_app().await;
     let user = app.register("Lise").await;
-    app.contact(&user, json!({ "name": "Nicolas Dupont", "organization": "Boulangerie" })).await;
-    app.contact(&user, json!({ "name": "Claire", "notes": "rencontrée au Jelly de la Halle" })).await;
-    app.contact(&user, json!({ "name": "Marc", "tags": ["investisseur"] })).await;
-    app.contact(&user, json!({ "name": "Zoé", "organization": "100% Coop_" })).await;
+    app.contact(
+        &user,
+        json!({ "name": "Nicolas Dupont", "organization": "Boulangerie" }),
+    )
+    .await;
+    app.contact(
+        &user,
+        json!({ "name": "Claire", "notes": "rencontrée au Jelly de la Halle" }),
+    )
+    .await;
+    app.contact(&user, json!({ "name": "Marc", "tags": ["investisseur"] }))
+        .await;
+    app.contact(&user, json!({ "name": "Zoé", "organization": "100% Coop_" }))
+        .await;
     let names = |answer: carnet_tests::Answer| -> Vec<String> {
-        answer.body["items"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_string()).collect()
+        answer.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap().to_string())
+            .collect()
     };
-    assert_eq!(names(app.get("/v1/contacts?q=dupont", &user.token).await), ["Nicolas Dupont"]);
-    assert_eq!(names(app.get("/v1/contacts?q=BOULANG", &user.token).await), ["Nicolas Dupont"]);
-    assert_eq!(names(app.get("/v1/contacts?q=jelly", &user.token).await), ["Claire"]);
-    assert_eq!(names(app.get("/v1/contacts?q=invest", &user.token).await), ["Marc"]);
+    assert_eq!(
+        names(app.get("/v1/contacts?q=dupont", &user.token).await),
+        ["Nicolas Dupont"]
+    );
+    assert_eq!(
+        names(app.get("/v1/contacts?q=BOULANG", &user.token).await),
+        ["Nicolas Dupont"]
+    );
+    assert_eq!(
+        names(app.get("/v1/contacts?q=jelly", &user.token).await),
+        ["Claire"]
+    );
+    assert_eq!(
+        names(app.get("/v1/contacts?q=invest", &user.token).await),
+        ["Marc"]
+    );
     // % and _ match literally.
-    assert_eq!(names(app.get("/v1/contacts?q=100%25", &user.token).await), ["Zoé"]);
+    assert_eq!(
+        names(app.get("/v1/contacts?q=100%25", &user.token).await),
+        ["Zoé"]
+    );
     assert!(names(app.get("/v1/contacts?q=%25%25%25", &user.token).await).is_empty());
-    assert_eq!(names(app.get("/v1/contacts?tag=Investisseur", &user.token).await), ["Marc"]);
+    assert_eq!(
+        names(app.get("/v1/contacts?tag=Investisseur", &user.token).await),
+        ["Marc"]
+    );
 }
 
 #[tokio::test]
@@ -160,7 +245,8 @@ async fn pagination_walks_every_contact_once() {
     let app = spawn_app().await;
     let user = app.register("Lise").await;
     for i in 0..23 {
-        app.contact(&user, json!({ "name": format!("Contact {i:02}") })).await;
+        app.contact(&user, json!({ "name": format!("Contact {i:02}") }))
+            .await;
     }
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
@@ -181,9 +267,15 @@ async fn pagination_walks_every_contact_once() {
     }
     let expected: Vec<String> = (0..23).map(|i| format!("Contact {i:02}")).collect();
     assert_eq!(seen, expected);
-    app.get("/v1/contacts?limit=0", &user.token).await.assert_problem(400, "invalid_limit");
-    app.get("/v1/contacts?limit=201", &user.token).await.assert_problem(400, "invalid_limit");
-    app.get("/v1/contacts?cursor=garbage!", &user.token).await.assert_problem(400, "invalid_cursor");
+    app.get("/v1/contacts?limit=0", &user.token)
+        .await
+        .assert_problem(400, "invalid_limit");
+    app.get("/v1/contacts?limit=201", &user.token)
+        .await
+        .assert_problem(400, "invalid_limit");
+    app.get("/v1/contacts?cursor=garbage!", &user.token)
+        .await
+        .assert_problem(400, "invalid_cursor");
 }
 
 #[tokio::test]
@@ -191,21 +283,34 @@ async fn another_users_contact_is_not_found_and_untouched() {
     let app = spawn_app().await;
     let lise = app.register("Lise").await;
     let nicolas = app.register("Nicolas").await;
-    let c = app.contact(&lise, json!({ "name": "Claire", "notes": "secret" })).await;
+    let c = app
+        .contact(&lise, json!({ "name": "Claire", "notes": "secret" }))
+        .await;
     let path = format!("/v1/contacts/{}", c["id"].as_str().unwrap());
     for answer in [
         app.get(&path, &nicolas.token).await,
-        app.patch(&path, &nicolas.token, json!({ "name": "Hacked" })).await,
+        app.patch(&path, &nicolas.token, json!({ "name": "Hacked" }))
+            .await,
         app.delete(&path, &nicolas.token).await,
         app.get(&format!("{path}/interactions"), &nicolas.token).await,
-        app.post(&format!("{path}/interactions"), &nicolas.token, json!({ "kind": "call" })).await,
+        app.post(
+            &format!("{path}/interactions"),
+            &nicolas.token,
+            json!({ "kind": "call" }),
+        )
+        .await,
     ] {
         answer.assert_problem(404, "not_found");
         assert!(!answer.text.contains("secret"));
     }
     // Even an invalid patch answers 404, not a validation error that would confirm the id.
-    app.patch(&path, &nicolas.token, json!({ "name": "" })).await.assert_problem(404, "not_found");
-    assert!(app.get("/v1/contacts", &nicolas.token).await.body["items"].as_array().unwrap().is_empty());
+    app.patch(&path, &nicolas.token, json!({ "name": "" }))
+        .await
+        .assert_problem(404, "not_found");
+    assert!(app.get("/v1/contacts", &nicolas.token).await.body["items"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     let still = app.get(&path, &lise.token).await;
     assert_eq!(still.body["name"], "Claire");
     assert_eq!(still.body["notes"], "secret");
@@ -215,17 +320,47 @@ async fn another_users_contact_is_not_found_and_untouched() {
 async fn deleting_a_contact_hides_it_with_its_interactions_and_reminders() {
     let app = spawn_app().await;
     let user = app.register("Lise").await;
-    let c = app.contact(&user, json!({ "name": "Nicolas", "keep_in_touch_days": 30 })).await;
+    let c = app
+        .contact(&user, json!({ "name": "Nicolas", "keep_in_touch_days": 30 }))
+        .await;
     let id = c["id"].as_str().unwrap();
-    let i = app.post(&format!("/v1/contacts/{id}/interactions"), &user.token, json!({ "kind": "call" })).await;
+    let i = app
+        .post(
+            &format!("/v1/contacts/{id}/interactions"),
+            &user.token,
+            json!({ "kind": "call" }),
+        )
+        .await;
     assert_eq!(i.status, 201);
-    assert_eq!(app.get("/v1/reminders", &user.token).await.body["items"].as_array().unwrap().len(), 1);
-    assert_eq!(app.delete(&format!("/v1/contacts/{id}"), &user.token).await.status, 204);
-    app.get(&format!("/v1/contacts/{id}"), &user.token).await.assert_problem(404, "not_found");
-    app.delete(&format!("/v1/contacts/{id}"), &user.token).await.assert_problem(404, "not_found");
-    let iid = i.body["id"].as_str().unwrap();
-    app.patch(&format!("/v1/interactions/{iid}"), &user.token, json!({ "notes": "x" }))
+    assert_eq!(
+        app.get("/v1/reminders", &user.token).await.body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        app.delete(&format!("/v1/contacts/{id}"), &user.token)
+            .await
+            .status,
+        204
+    );
+    app.get(&format!("/v1/contacts/{id}"), &user.token)
         .await
         .assert_problem(404, "not_found");
-    assert!(app.get("/v1/reminders", &user.token).await.body["items"].as_array().unwrap().is_empty());
+    app.delete(&format!("/v1/contacts/{id}"), &user.token)
+        .await
+        .assert_problem(404, "not_found");
+    let iid = i.body["id"].as_str().unwrap();
+    app.patch(
+        &format!("/v1/interactions/{iid}"),
+        &user.token,
+        json!({ "notes": "x" }),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    assert!(app.get("/v1/reminders", &user.token).await.body["items"]
+        .as_array()
+        .unwrap()
+        .is_empty());
 }

@@ -41,8 +41,15 @@ fn migrations_run_up_down_and_up_again() {
 
     carnet::db::run_migrations(&mut conn).unwrap();
     assert_eq!(tables(&mut conn), migrated);
-    let pending: Count = diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations").get_result(&mut conn).unwrap();
-    assert_eq!(pending.n as usize, std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations")).unwrap().count());
+    let pending: Count = diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations")
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(
+        pending.n as usize,
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations"))
+            .unwrap()
+            .count()
+    );
 }
 
 #[test]
@@ -62,8 +69,18 @@ fn deleting_a_user_cascades_to_everything_it_owns() {
     .execute(&mut conn)
     .unwrap();
     diesel::sql_query("DELETE FROM users").execute(&mut conn).unwrap();
-    for table in ["contacts", "interactions", "reminders", "devices", "events", "sessions", "profile_cards"] {
-        let count: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}")).get_result(&mut conn).unwrap();
+    for table in [
+        "contacts",
+        "interactions",
+        "reminders",
+        "devices",
+        "events",
+        "sessions",
+        "profile_cards",
+    ] {
+        let count: Count = diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+            .get_result(&mut conn)
+            .unwrap();
         assert_eq!(count.n, 0, "{table} kept rows of a deleted user");
     }
 }

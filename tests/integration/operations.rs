@@ -14,11 +14,15 @@ async fn health_readiness_and_metrics() {
     assert_eq!(metrics.status, 200);
     assert!(metrics.content_type().starts_with("text/plain"));
     assert!(
-        metrics.text.contains(r#"carnet_http_requests_total{method="GET",route="/v1/contacts",status="200"} 1"#),
+        metrics
+            .text
+            .contains(r#"carnet_http_requests_total{method="GET",route="/v1/contacts",status="200"} 1"#),
         "{}",
         metrics.text
     );
-    assert!(metrics.text.contains("carnet_http_request_duration_seconds_bucket"));
+    assert!(metrics
+        .text
+        .contains("carnet_http_request_duration_seconds_bucket"));
     assert!(metrics.text.contains("carnet_db_pool_connections"));
 }
 
@@ -67,10 +71,21 @@ async fn openapi_documents_every_route() {
         ("/readyz", "get"),
         ("/metrics", "get"),
     ] {
-        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is not documented"
+        );
     }
     let schemas = doc.body["components"]["schemas"].as_object().unwrap();
-    for schema in ["ContactView", "ContactInput", "ReminderView", "EventView", "Problem", "TokenResponse", "UserView"] {
+    for schema in [
+        "ContactView",
+        "ContactInput",
+        "ReminderView",
+        "EventView",
+        "Problem",
+        "TokenResponse",
+        "UserView",
+    ] {
         assert!(schemas.contains_key(schema), "schema {schema} missing");
     }
 }
@@ -83,8 +98,14 @@ async fn the_docs_page_needs_no_internet() {
     let page = app.request(Method::GET, "/docs/", None, None).await;
     assert_eq!(page.status, 200);
     assert!(page.text.contains("swagger-ui"), "{}", page.text);
-    assert!(!page.text.contains("https://"), "the page loads something from the internet: {}", page.text);
-    let bundle = app.request(Method::GET, "/docs/swagger-ui-bundle.js", None, None).await;
+    assert!(
+        !page.text.contains("https://"),
+        "the page loads something from the internet: {}",
+        page.text
+    );
+    let bundle = app
+        .request(Method::GET, "/docs/swagger-ui-bundle.js", None, None)
+        .await;
     assert_eq!(bundle.status, 200);
     assert!(bundle.text.len() > 100_000);
 }

@@ -24,7 +24,8 @@ pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 /// The PostgreSQL server URL with `database` as its database.
 pub fn database_url(database: &str) -> String {
-    let base = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut url = url::Url::parse(&base).expect("DATABASE_URL is not a URL");
     url.set_path(&format!("/{database}"));
     url.to_string()
@@ -66,7 +67,9 @@ pub fn template() -> &'static str {
         }
         let name = format!("carnet_template_{}", &hex::encode(digest.finalize())[..16]);
         let mut conn = admin();
-        diesel::sql_query("SELECT pg_advisory_lock(4242002)").execute(&mut conn).unwrap();
+        diesel::sql_query("SELECT pg_advisory_lock(4242002)")
+            .execute(&mut conn)
+            .unwrap();
         drop_leftovers(&mut conn);
         let exists: Vec<Name> = diesel::sql_query("SELECT datname FROM pg_database WHERE datname = $1")
             .bind::<Text, _>(&name)
@@ -74,29 +77,43 @@ pub fn template() -> &'static str {
             .unwrap();
         if exists.is_empty() {
             let building = format!("{name}_building");
-            diesel::sql_query(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")).execute(&mut conn).unwrap();
-            diesel::sql_query(format!("CREATE DATABASE {building}")).execute(&mut conn).unwrap();
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+                .execute(&mut conn)
+                .unwrap();
+            diesel::sql_query(format!("CREATE DATABASE {building}"))
+                .execute(&mut conn)
+                .unwrap();
             {
                 let mut db = PgConnection::establish(&database_url(&building)).unwrap();
                 carnet::db::run_migrations(&mut db).unwrap();
             }
-            diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}")).execute(&mut conn).unwrap();
+            diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
+                .execute(&mut conn)
+                .unwrap();
         }
-        diesel::sql_query("SELECT pg_advisory_unlock(4242002)").execute(&mut conn).unwrap();
+        diesel::sql_query("SELECT pg_advisory_unlock(4242002)")
+            .execute(&mut conn)
+            .unwrap();
         name
     })
 }
 
 /// Drops test databases left by runs that ended more than an hour ago, and old templates.
 fn drop_leftovers(conn: &mut PgConnection) {
-    let names: Vec<Name> = diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'carnet\\_test\\_%'")
-        .load(conn)
-        .unwrap_or_default();
+    let names: Vec<Name> =
+        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'carnet\\_test\\_%'")
+            .load(conn)
+            .unwrap_or_default();
     let cutoff = now_secs().saturating_sub(3600);
     for Name { datname } in names {
-        let created = datname.split('_').nth(2).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
+        let created = datname
+            .split('_')
+            .nth(2)
+            .and_then(|s| s.parse::<u64>().ok())
+            .unwrap_or(0);
         if created < cutoff {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)")).execute(conn);
+            let _ =
+                diesel::sql_query(format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)")).execute(conn);
         }
     }
 }
@@ -112,7 +129,9 @@ impl TestDatabase {
         let template = template();
         let name = format!("carnet_test_{}_{}", now_secs(), Uuid::new_v4().simple());
         let mut conn = admin();
-        diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}")).execute(&mut conn).unwrap();
+        diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
+            .execute(&mut conn)
+            .unwrap();
         TestDatabase {
             url: database_url(&name),
             name,
@@ -133,7 +152,8 @@ impl Default for TestDatabase {
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         let mut conn = admin();
-        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn);
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .execute(&mut conn);
     }
 }
 
@@ -145,7 +165,10 @@ pub fn test_settings(db: &TestDatabase, extra: &[(&str, &str)]) -> Settings {
         ("CARNET_JWT_SECRET".into(), JWT_SECRET.into()),
         ("CARNET_DB_POOL_SIZE".into(), "4".into()),
         ("CARNET_HTTP_WORKERS".into(), "1".into()),
-        ("CARNET_LOG".into(), std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into())),
+        (
+            "CARNET_LOG".into(),
+            std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into()),
+        ),
     ]);
     for (k, v) in extra {
         env.insert((*k).into(), (*v).into());
@@ -180,8 +203,18 @@ impl Answer {
     /// Asserts a problem+json answer with this status and code.
     #[track_caller]
     pub fn assert_problem(&self, status: u16, code: &str) {
-        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.text);
-        assert_eq!(self.content_type(), "application/problem+json", "body: {}", self.text);
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "body: {}",
+            self.text
+        );
         assert_eq!(self.body["code"], code, "body: {}", self.text);
         assert_eq!(self.body["status"], status);
     }
@@ -190,7 +223,11 @@ impl Answer {
     pub fn error_fields(&self) -> Vec<String> {
         self.body["errors"]
             .as_array()
-            .map(|a| a.iter().map(|e| e["field"].as_str().unwrap_or("").to_string()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|e| e["field"].as_str().unwrap_or("").to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -216,13 +253,22 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
     tokio::spawn(app.run_until_stopped());
     TestApp {
         address,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         db,
     }
 }
 
 impl TestApp {
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Answer {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Answer {
         let mut req = self.client.request(method, format!("{}{}", self.address, path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
@@ -238,7 +284,12 @@ impl TestApp {
         let headers = res.headers().clone();
         let text = res.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer { status, headers, body, text }
+        Answer {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Answer {
@@ -264,7 +315,11 @@ impl TestApp {
 
     /// Registers a user; `extra` adds fields such as `timezone` or `locale`.
     pub async fn register_with(&self, name: &str, extra: Value) -> User {
-        let email = format!("{}.{}@example.org", name.to_lowercase().replace(' ', "."), &Uuid::new_v4().simple().to_string()[..8]);
+        let email = format!(
+            "{}.{}@example.org",
+            name.to_lowercase().replace(' ', "."),
+            &Uuid::new_v4().simple().to_string()[..8]
+        );
         let password = "correct horse battery staple".to_string();
         let mut body = json!({ "email": email, "password": password, "display_name": name });
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
@@ -272,8 +327,15 @@ impl TestApp {
                 b.insert(k.clone(), v.clone());
             }
         }
-        let answer = self.request(Method::POST, "/v1/auth/register", None, Some(body)).await;
-        assert_eq!(answer.status, StatusCode::CREATED, "register failed: {}", answer.text);
+        let answer = self
+            .request(Method::POST, "/v1/auth/register", None, Some(body))
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::CREATED,
+            "register failed: {}",
+            answer.text
+        );
         User {
             id: answer.body["user"]["id"].as_str().unwrap().to_string(),
             email,
@@ -286,7 +348,12 @@ impl TestApp {
     /// Creates a contact and answers its JSON.
     pub async fn contact(&self, user: &User, body: Value) -> Value {
         let answer = self.post("/v1/contacts", &user.token, body).await;
-        assert_eq!(answer.status, StatusCode::CREATED, "create contact failed: {}", answer.text);
+        assert_eq!(
+            answer.status,
+            StatusCode::CREATED,
+            "create contact failed: {}",
+            answer.text
+        );
         answer.body
     }
 }

@@ -30,19 +30,24 @@ impl FromRequest for AuthUser {
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let token = bearer.ok_or_else(|| {
-                ApiError::unauthorized("missing_token", "Send an access token as `Authorization: Bearer …`.")
+                ApiError::unauthorized(
+                    "missing_token",
+                    "Send an access token as `Authorization: Bearer …`.",
+                )
             })?;
-            let claims = state
-                .jwt
-                .verify(&token)
-                .map_err(|_| ApiError::unauthorized("invalid_token", "The access token is invalid or expired."))?;
+            let claims = state.jwt.verify(&token).map_err(|_| {
+                ApiError::unauthorized("invalid_token", "The access token is invalid or expired.")
+            })?;
             let (user_id, session_id) = (claims.sub, claims.sid);
             let active = state
                 .db
                 .run(move |conn| crate::db::sessions::is_active(conn, session_id, user_id))
                 .await?;
             if !active {
-                return Err(ApiError::unauthorized("session_revoked", "This session has ended; log in again."));
+                return Err(ApiError::unauthorized(
+                    "session_revoked",
+                    "This session has ended; log in again.",
+                ));
             }
             Ok(AuthUser { user_id, session_id })
         })

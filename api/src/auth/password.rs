@@ -20,11 +20,14 @@ pub enum PasswordCheck {
 /// Checks `password` against a stored hash. With no hash (unknown email), a dummy hash is
 /// checked instead so that the answer takes as long as for a known account.
 pub fn verify_password(password: &str, stored: Option<&str>) -> PasswordCheck {
-    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$4L3CkWb7K0yZ7yJcN2yQ7nH0PgY0GhN2o2Qn3m7S8aQ";
+    const DUMMY: &str =
+        "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$4L3CkWb7K0yZ7yJcN2yQ7nH0PgY0GhN2o2Qn3m7S8aQ";
     let Ok(parsed) = PasswordHash::new(stored.unwrap_or(DUMMY)) else {
         return PasswordCheck::Mismatch;
     };
-    let matches = Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok();
+    let matches = Argon2::default()
+        .verify_password(password.as_bytes(), &parsed)
+        .is_ok();
     if matches && stored.is_some() {
         PasswordCheck::Match
     } else {
@@ -43,8 +46,17 @@ mod tests {
         let b = hash_password("correct horse battery").unwrap();
         assert_ne!(a, b);
         assert!(a.starts_with("$argon2id$"));
-        assert!(matches!(verify_password("correct horse battery", Some(&a)), PasswordCheck::Match));
-        assert!(matches!(verify_password("wrong", Some(&a)), PasswordCheck::Mismatch));
-        assert!(matches!(verify_password("anything", None), PasswordCheck::Mismatch));
+        assert!(matches!(
+            verify_password("correct horse battery", Some(&a)),
+            PasswordCheck::Match
+        ));
+        assert!(matches!(
+            verify_password("wrong", Some(&a)),
+            PasswordCheck::Mismatch
+        ));
+        assert!(matches!(
+            verify_password("anything", None),
+            PasswordCheck::Mismatch
+        ));
     }
 }

@@ -118,11 +118,21 @@ mod tests {
             };
             encode(&Header::new(alg), &claims, &EncodingKey::from_secret(secret)).unwrap()
         };
-        assert!(keys.verify(&make(ISSUER, AUDIENCE, now + 60, Algorithm::HS256)).is_ok());
-        assert!(keys.verify(&make(ISSUER, AUDIENCE, now - 3600, Algorithm::HS256)).is_err());
-        assert!(keys.verify(&make("someone-else", AUDIENCE, now + 60, Algorithm::HS256)).is_err());
-        assert!(keys.verify(&make(ISSUER, "other-api", now + 60, Algorithm::HS256)).is_err());
-        assert!(keys.verify(&make(ISSUER, AUDIENCE, now + 60, Algorithm::HS512)).is_err());
+        assert!(keys
+            .verify(&make(ISSUER, AUDIENCE, now + 60, Algorithm::HS256))
+            .is_ok());
+        assert!(keys
+            .verify(&make(ISSUER, AUDIENCE, now - 3600, Algorithm::HS256))
+            .is_err());
+        assert!(keys
+            .verify(&make("someone-else", AUDIENCE, now + 60, Algorithm::HS256))
+            .is_err());
+        assert!(keys
+            .verify(&make(ISSUER, "other-api", now + 60, Algorithm::HS256))
+            .is_err());
+        assert!(keys
+            .verify(&make(ISSUER, AUDIENCE, now + 60, Algorithm::HS512))
+            .is_err());
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub struct NewAttendance {
 
 /// What adding an attendee led to.
 pub enum Added {
-    Attendance(AttendanceRow),
+    Attendance(Box<AttendanceRow>),
     /// The user already attends, or the id is taken.
     Duplicate,
     /// The check-in code collides; the caller draws another.
@@ -67,8 +67,11 @@ pub fn create(conn: &mut PgConnection, attendance: &NewAttendance) -> Result<Add
         .returning(AttendanceRow::as_returning())
         .get_result(conn);
     match inserted {
-        Ok(row) => Ok(Added::Attendance(row)),
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info)) => {
+        Ok(row) => Ok(Added::Attendance(Box::new(row))),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        )) => {
             if info.constraint_name() == Some("attendances_checkin_code_key") {
                 Ok(Added::CodeTaken)
             } else {
@@ -78,7 +81,6 @@ pub fn create(conn: &mut PgConnection, attendance: &NewAttendance) -> Result<Add
         Err(e) => Err(e.into()),
     }
 }
-
 
 /// The event's attendees, in order of registration, when `organizer` runs the event.
 pub fn list_for_organizer(
@@ -119,7 +121,12 @@ pub fn list_for_organizer(
 }
 
 /// One attendance of an event `organizer` runs.
-pub fn find_for_organizer(conn: &mut PgConnection, organizer: Uuid, event_id: Uuid, id: Uuid) -> Result<AttendanceRow, ApiError> {
+pub fn find_for_organizer(
+    conn: &mut PgConnection,
+    organizer: Uuid,
+    event_id: Uuid,
+    id: Uuid,
+) -> Result<AttendanceRow, ApiError> {
     Ok(attendances::table
         .inner_join(events::table)
         .filter(attendances::id.eq(id))
@@ -152,17 +159,32 @@ pub struct AttendanceChanges {
     pub checked_in_at: Option<Option<DateTime<Utc>>>,
 }
 
-pub fn update(conn: &mut PgConnection, id: Uuid, changes: &AttendanceChanges) -> Result<AttendanceRow, ApiError> {
-    Ok(diesel::update(attendances::table.filter(attendances::id.eq(id)).filter(attendances::deleted_at.is_null()))
-        .set((changes, attendances::updated_at.eq(diesel::dsl::now)))
-        .returning(AttendanceRow::as_returning())
-        .get_result(conn)?)
+pub fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    changes: &AttendanceChanges,
+) -> Result<AttendanceRow, ApiError> {
+    Ok(diesel::update(
+        attendances::table
+            .filter(attendances::id.eq(id))
+            .filter(attendances::deleted_at.is_null()),
+    )
+    .set((changes, attendances::updated_at.eq(diesel::dsl::now)))
+    .returning(AttendanceRow::as_returning())
+    .get_result(conn)?)
 }
 
 pub fn delete(conn: &mut PgConnection, id: Uuid) -> Result<(), ApiError> {
-    let n = diesel::update(attendances::table.filter(attendances::id.eq(id)).filter(attendances::deleted_at.is_null()))
-        .set((attendances::deleted_at.eq(diesel::dsl::now), attendances::updated_at.eq(diesel::dsl::now)))
-        .execute(conn)?;
+    let n = diesel::update(
+        attendances::table
+            .filter(attendances::id.eq(id))
+            .filter(attendances::deleted_at.is_null()),
+    )
+    .set((
+        attendances::deleted_at.eq(diesel::dsl::now),
+        attendances::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)?;
     if n == 0 {
         return Err(ApiError::NotFound);
     }

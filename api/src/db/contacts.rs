@@ -107,7 +107,11 @@ pub struct ContactQuery {
 
 /// A page of the owner's live contacts, ordered by id (creation order for UUIDv7 ids).
 /// Answers up to `limit + 1` rows so the caller knows whether another page follows.
-pub fn list_by_owner(conn: &mut PgConnection, owner: Uuid, query: &ContactQuery) -> Result<Vec<ContactRow>, ApiError> {
+pub fn list_by_owner(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    query: &ContactQuery,
+) -> Result<Vec<ContactRow>, ApiError> {
     let mut select = contacts::table
         .filter(contacts::owner_id.eq(owner))
         .filter(contacts::deleted_at.is_null())
@@ -160,7 +164,12 @@ pub struct ContactChanges {
     pub starred: Option<bool>,
 }
 
-pub fn update(conn: &mut PgConnection, owner: Uuid, id: Uuid, changes: &ContactChanges) -> Result<ContactRow, ApiError> {
+pub fn update(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    id: Uuid,
+    changes: &ContactChanges,
+) -> Result<ContactRow, ApiError> {
     Ok(diesel::update(
         contacts::table
             .filter(contacts::id.eq(id))
@@ -182,7 +191,10 @@ pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<(), ApiE
                 .filter(contacts::owner_id.eq(owner))
                 .filter(contacts::deleted_at.is_null()),
         )
-        .set((contacts::deleted_at.eq(diesel::dsl::now), contacts::updated_at.eq(diesel::dsl::now)))
+        .set((
+            contacts::deleted_at.eq(diesel::dsl::now),
+            contacts::updated_at.eq(diesel::dsl::now),
+        ))
         .execute(conn)?;
         if n == 0 {
             return Err(ApiError::NotFound);
@@ -194,11 +206,22 @@ pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<(), ApiE
 }
 
 /// Sets `last_interaction_at` to the latest live interaction with the contact.
-pub fn refresh_last_interaction(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub fn refresh_last_interaction(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    id: Uuid,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
     let latest = super::interactions::latest_at(conn, owner, id)?;
-    diesel::update(contacts::table.filter(contacts::id.eq(id)).filter(contacts::owner_id.eq(owner)))
-        .set((contacts::last_interaction_at.eq(latest), contacts::updated_at.eq(diesel::dsl::now)))
-        .execute(conn)?;
+    diesel::update(
+        contacts::table
+            .filter(contacts::id.eq(id))
+            .filter(contacts::owner_id.eq(owner)),
+    )
+    .set((
+        contacts::last_interaction_at.eq(latest),
+        contacts::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)?;
     Ok(latest)
 }
 

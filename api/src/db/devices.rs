@@ -74,15 +74,29 @@ pub struct DeviceChanges {
     pub deactivated_at: Option<Option<DateTime<Utc>>>,
 }
 
-pub fn update(conn: &mut PgConnection, owner: Uuid, id: Uuid, changes: &DeviceChanges) -> Result<DeviceRow, ApiError> {
-    Ok(diesel::update(devices::table.filter(devices::id.eq(id)).filter(devices::owner_id.eq(owner)))
-        .set((changes, devices::updated_at.eq(diesel::dsl::now)))
-        .returning(DeviceRow::as_returning())
-        .get_result(conn)?)
+pub fn update(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    id: Uuid,
+    changes: &DeviceChanges,
+) -> Result<DeviceRow, ApiError> {
+    Ok(diesel::update(
+        devices::table
+            .filter(devices::id.eq(id))
+            .filter(devices::owner_id.eq(owner)),
+    )
+    .set((changes, devices::updated_at.eq(diesel::dsl::now)))
+    .returning(DeviceRow::as_returning())
+    .get_result(conn)?)
 }
 
 pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<(), ApiError> {
-    let n = diesel::delete(devices::table.filter(devices::id.eq(id)).filter(devices::owner_id.eq(owner))).execute(conn)?;
+    let n = diesel::delete(
+        devices::table
+            .filter(devices::id.eq(id))
+            .filter(devices::owner_id.eq(owner)),
+    )
+    .execute(conn)?;
     if n == 0 {
         return Err(ApiError::NotFound);
     }

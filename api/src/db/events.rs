@@ -51,7 +51,7 @@ pub struct NewEvent {
 
 /// What creating an event led to.
 pub enum Created {
-    Event(EventRow),
+    Event(Box<EventRow>),
     /// The id is taken (by this user or someone else).
     IdTaken,
     /// The join code collides with an open event; the caller draws another.
@@ -59,7 +59,11 @@ pub enum Created {
 }
 
 /// Inserts the event and its organizer's own attendance, in one transaction.
-pub fn create(conn: &mut PgConnection, event: &NewEvent, organizer_checkin_code: &str) -> Result<Created, ApiError> {
+pub fn create(
+    conn: &mut PgConnection,
+    event: &NewEvent,
+    organizer_checkin_code: &str,
+) -> Result<Created, ApiError> {
     let outcome = conn.transaction(|conn| {
         let row = diesel::insert_into(events::table)
             .values(event)
@@ -78,20 +82,25 @@ pub fn create(conn: &mut PgConnection, event: &NewEvent, organizer_checkin_code:
         Ok::<_, diesel::result::Error>(row)
     });
     match outcome {
-        Ok(row) => Ok(Created::Event(row)),
-        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, info)) => {
-            match info.constraint_name() {
-                Some("events_join_code_key") => Ok(Created::CodeTaken),
-                Some("attendances_checkin_code_key") => Ok(Created::CodeTaken),
-                _ => Ok(Created::IdTaken),
-            }
-        }
+        Ok(row) => Ok(Created::Event(Box::new(row))),
+        Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        )) => match info.constraint_name() {
+            Some("events_join_code_key") => Ok(Created::CodeTaken),
+            Some("attendances_checkin_code_key") => Ok(Created::CodeTaken),
+            _ => Ok(Created::IdTaken),
+        },
         Err(e) => Err(e.into()),
     }
 }
 
 /// The event, when `organizer` runs it.
-pub fn find_by_id_and_organizer(conn: &mut PgConnection, organizer: Uuid, id: Uuid) -> Result<EventRow, ApiError> {
+pub fn find_by_id_and_organizer(
+    conn: &mut PgConnection,
+    organizer: Uuid,
+    id: Uuid,
+) -> Result<EventRow, ApiError> {
     Ok(events::table
         .filter(events::id.eq(id))
         .filter(events::organizer_id.eq(organizer))
@@ -141,7 +150,11 @@ pub fn list_for_member(
         .select(EventRow::as_select())
         .into_boxed();
     if let Some((at, id)) = after {
-        select = select.filter(events::starts_at.gt(at).or(events::starts_at.eq(at).and(events::id.gt(id))));
+        select = select.filter(
+            events::starts_at
+                .gt(at)
+                .or(events::starts_at.eq(at).and(events::id.gt(id))),
+        );
     }
     Ok(select.load(conn)?)
 }
@@ -163,7 +176,12 @@ pub struct EventChanges {
     pub attendee_list_visibility: Option<String>,
 }
 
-pub fn update(conn: &mut PgConnection, organizer: Uuid, id: Uuid, changes: &EventChanges) -> Result<EventRow, ApiError> {
+pub fn update(
+    conn: &mut PgConnection,
+    organizer: Uuid,
+    id: Uuid,
+    changes: &EventChanges,
+) -> Result<EventRow, ApiError> {
     Ok(diesel::update(
         events::table
             .filter(events::id.eq(id))
@@ -184,14 +202,24 @@ pub fn delete(conn: &mut PgConnection, organizer: Uuid, id: Uuid) -> Result<(), 
                 .filter(events::organizer_id.eq(organizer))
                 .filter(events::deleted_at.is_null()),
         )
-        .set((events::deleted_at.eq(diesel::dsl::now), events::updated_at.eq(diesel::dsl::now)))
+        .set((
+            events::deleted_at.eq(diesel::dsl::now),
+            events::updated_at.eq(diesel::dsl::now),
+        ))
         .execute(conn)?;
         if n == 0 {
             return Err(ApiError::NotFound);
         }
-        diesel::update(attendances::table.filter(attendances::event_id.eq(id)).filter(attendances::deleted_at.is_null()))
-            .set((attendances::deleted_at.eq(diesel::dsl::now), attendances::updated_at.eq(diesel::dsl::now)))
-            .execute(conn)?;
+        diesel::update(
+            attendances::table
+                .filter(attendances::event_id.eq(id))
+                .filter(attendances::deleted_at.is_null()),
+        )
+        .set((
+            attendances::deleted_at.eq(diesel::dsl::now),
+            attendances::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)?;
         Ok(())
     })
 }

@@ -24,16 +24,19 @@ pub struct Everything {
 }
 
 pub fn everything(conn: &mut PgConnection, owner: Uuid) -> Result<Everything, ApiError> {
-    conn.build_transaction().read_only().repeatable_read().run(|conn| {
-        Ok(Everything {
-            user: super::users::find(conn, owner)?,
-            card: super::users::find_card(conn, owner)?,
-            devices: super::devices::list_by_owner(conn, owner)?,
-            contacts: super::contacts::all_by_owner(conn, owner)?,
-            interactions: super::interactions::all_by_owner(conn, owner)?,
-            reminders: super::reminders::all_by_owner(conn, owner)?,
-            events: super::events::all_by_organizer(conn, owner)?,
-            attendances: super::attendances::all_by_user(conn, owner)?,
+    conn.build_transaction()
+        .read_only()
+        .repeatable_read()
+        .run(|conn| {
+            Ok(Everything {
+                user: super::users::find(conn, owner)?,
+                card: super::users::find_card(conn, owner)?,
+                devices: super::devices::list_by_owner(conn, owner)?,
+                contacts: super::contacts::all_by_owner(conn, owner)?,
+                interactions: super::interactions::all_by_owner(conn, owner)?,
+                reminders: super::reminders::all_by_owner(conn, owner)?,
+                events: super::events::all_by_organizer(conn, owner)?,
+                attendances: super::attendances::all_by_user(conn, owner)?,
+            })
         })
-    })
 }

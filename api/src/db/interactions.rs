@@ -34,7 +34,10 @@ pub struct NewInteraction {
 }
 
 /// Inserts an interaction; `Ok(None)` when the id is already taken.
-pub fn create(conn: &mut PgConnection, interaction: &NewInteraction) -> Result<Option<InteractionRow>, ApiError> {
+pub fn create(
+    conn: &mut PgConnection,
+    interaction: &NewInteraction,
+) -> Result<Option<InteractionRow>, ApiError> {
     Ok(diesel::insert_into(interactions::table)
         .values(interaction)
         .on_conflict(interactions::id)
@@ -44,7 +47,11 @@ pub fn create(conn: &mut PgConnection, interaction: &NewInteraction) -> Result<O
         .optional()?)
 }
 
-pub fn find_by_id_and_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<InteractionRow, ApiError> {
+pub fn find_by_id_and_owner(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    id: Uuid,
+) -> Result<InteractionRow, ApiError> {
     Ok(interactions::table
         .filter(interactions::id.eq(id))
         .filter(interactions::owner_id.eq(owner))
@@ -88,7 +95,12 @@ pub struct InteractionChanges {
     pub event_id: Option<Option<Uuid>>,
 }
 
-pub fn update(conn: &mut PgConnection, owner: Uuid, id: Uuid, changes: &InteractionChanges) -> Result<InteractionRow, ApiError> {
+pub fn update(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    id: Uuid,
+    changes: &InteractionChanges,
+) -> Result<InteractionRow, ApiError> {
     Ok(diesel::update(
         interactions::table
             .filter(interactions::id.eq(id))
@@ -108,7 +120,10 @@ pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<Uuid, Ap
             .filter(interactions::owner_id.eq(owner))
             .filter(interactions::deleted_at.is_null()),
     )
-    .set((interactions::deleted_at.eq(diesel::dsl::now), interactions::updated_at.eq(diesel::dsl::now)))
+    .set((
+        interactions::deleted_at.eq(diesel::dsl::now),
+        interactions::updated_at.eq(diesel::dsl::now),
+    ))
     .returning(interactions::contact_id)
     .get_result(conn)?)
 }
@@ -120,12 +135,19 @@ pub fn delete_for_contact(conn: &mut PgConnection, owner: Uuid, contact_id: Uuid
             .filter(interactions::owner_id.eq(owner))
             .filter(interactions::deleted_at.is_null()),
     )
-    .set((interactions::deleted_at.eq(diesel::dsl::now), interactions::updated_at.eq(diesel::dsl::now)))
+    .set((
+        interactions::deleted_at.eq(diesel::dsl::now),
+        interactions::updated_at.eq(diesel::dsl::now),
+    ))
     .execute(conn)?)
 }
 
 /// When the latest live interaction with the contact happened.
-pub fn latest_at(conn: &mut PgConnection, owner: Uuid, contact_id: Uuid) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub fn latest_at(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    contact_id: Uuid,
+) -> Result<Option<DateTime<Utc>>, ApiError> {
     Ok(interactions::table
         .filter(interactions::owner_id.eq(owner))
         .filter(interactions::contact_id.eq(contact_id))

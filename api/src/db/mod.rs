@@ -110,10 +110,9 @@ pub fn ensure_database(database_url: &str) -> anyhow::Result<bool> {
     match diesel::sql_query(sql).execute(&mut admin) {
         Ok(_) => Ok(true),
         // Another process created it meanwhile.
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Ok(false),
+        Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+            Ok(false)
+        }
         Err(e) if e.to_string().contains("already exists") => Ok(false),
         Err(e) => Err(e).with_context(|| format!("cannot create database {name:?}")),
     }

@@ -79,7 +79,11 @@ pub struct ReminderQuery {
 }
 
 /// A page of the owner's reminders, soonest due first.
-pub fn list_by_owner(conn: &mut PgConnection, owner: Uuid, query: &ReminderQuery) -> Result<Vec<ReminderRow>, ApiError> {
+pub fn list_by_owner(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    query: &ReminderQuery,
+) -> Result<Vec<ReminderRow>, ApiError> {
     let mut select = reminders::table
         .filter(reminders::owner_id.eq(owner))
         .filter(reminders::deleted_at.is_null())
@@ -97,7 +101,11 @@ pub fn list_by_owner(conn: &mut PgConnection, owner: Uuid, query: &ReminderQuery
         select = select.filter(reminders::due_at.lt(before));
     }
     if let Some((at, id)) = query.after {
-        select = select.filter(reminders::due_at.gt(at).or(reminders::due_at.eq(at).and(reminders::id.gt(id))));
+        select = select.filter(
+            reminders::due_at
+                .gt(at)
+                .or(reminders::due_at.eq(at).and(reminders::id.gt(id))),
+        );
     }
     Ok(select.load(conn)?)
 }
@@ -119,7 +127,12 @@ pub struct ReminderChanges {
     pub completed_at: Option<Option<DateTime<Utc>>>,
 }
 
-pub fn update(conn: &mut PgConnection, owner: Uuid, id: Uuid, changes: &ReminderChanges) -> Result<ReminderRow, ApiError> {
+pub fn update(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    id: Uuid,
+    changes: &ReminderChanges,
+) -> Result<ReminderRow, ApiError> {
     Ok(diesel::update(
         reminders::table
             .filter(reminders::id.eq(id))
@@ -138,7 +151,10 @@ pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<(), ApiE
             .filter(reminders::owner_id.eq(owner))
             .filter(reminders::deleted_at.is_null()),
     )
-    .set((reminders::deleted_at.eq(diesel::dsl::now), reminders::updated_at.eq(diesel::dsl::now)))
+    .set((
+        reminders::deleted_at.eq(diesel::dsl::now),
+        reminders::updated_at.eq(diesel::dsl::now),
+    ))
     .execute(conn)?;
     if n == 0 {
         return Err(ApiError::NotFound);
@@ -153,12 +169,19 @@ pub fn delete_for_contact(conn: &mut PgConnection, owner: Uuid, contact_id: Uuid
             .filter(reminders::owner_id.eq(owner))
             .filter(reminders::deleted_at.is_null()),
     )
-    .set((reminders::deleted_at.eq(diesel::dsl::now), reminders::updated_at.eq(diesel::dsl::now)))
+    .set((
+        reminders::deleted_at.eq(diesel::dsl::now),
+        reminders::updated_at.eq(diesel::dsl::now),
+    ))
     .execute(conn)?)
 }
 
 /// The contact's open keep-in-touch reminder, if any.
-pub fn find_keep_in_touch(conn: &mut PgConnection, owner: Uuid, contact_id: Uuid) -> Result<Option<ReminderRow>, ApiError> {
+pub fn find_keep_in_touch(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    contact_id: Uuid,
+) -> Result<Option<ReminderRow>, ApiError> {
     Ok(reminders::table
         .filter(reminders::owner_id.eq(owner))
         .filter(reminders::contact_id.eq(contact_id))

@@ -70,7 +70,11 @@ pub fn rotate(
     conn.transaction(|conn| {
         let found: Option<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> = refresh_tokens::table
             .filter(refresh_tokens::token_hash.eq(presented_hash))
-            .select((refresh_tokens::session_id, refresh_tokens::expires_at, refresh_tokens::used_at))
+            .select((
+                refresh_tokens::session_id,
+                refresh_tokens::expires_at,
+                refresh_tokens::used_at,
+            ))
             .for_update()
             .first(conn)
             .optional()?;
@@ -112,9 +116,16 @@ pub fn rotate(
 
 /// Revokes a session: its access tokens and refresh tokens stop working.
 pub fn revoke(conn: &mut PgConnection, session_id: Uuid, reason: &str) -> Result<(), ApiError> {
-    diesel::update(sessions::table.find(session_id).filter(sessions::revoked_at.is_null()))
-        .set((sessions::revoked_at.eq(diesel::dsl::now), sessions::revoked_reason.eq(reason)))
-        .execute(conn)?;
+    diesel::update(
+        sessions::table
+            .find(session_id)
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set((
+        sessions::revoked_at.eq(diesel::dsl::now),
+        sessions::revoked_reason.eq(reason),
+    ))
+    .execute(conn)?;
     Ok(())
 }
 
@@ -150,15 +161,18 @@ pub fn record_failure(conn: &mut PgConnection, email_lower: &str, client_ip: &st
 
 /// A successful login forgets the failures counted against that email.
 pub fn clear_failures(conn: &mut PgConnection, email_lower: &str) -> Result<(), ApiError> {
-    diesel::delete(login_failures::table.filter(login_failures::email_lower.eq(email_lower))).execute(conn)?;
+    diesel::delete(login_failures::table.filter(login_failures::email_lower.eq(email_lower)))
+        .execute(conn)?;
     Ok(())
 }
 
 /// Housekeeping: forgets failures older than `before`, refresh tokens expired before it and
 /// sessions revoked before it. Answers the number of rows removed.
 pub fn purge(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<usize, ApiError> {
-    let failures = diesel::delete(login_failures::table.filter(login_failures::failed_at.lt(before))).execute(conn)?;
-    let tokens = diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(before))).execute(conn)?;
+    let failures =
+        diesel::delete(login_failures::table.filter(login_failures::failed_at.lt(before))).execute(conn)?;
+    let tokens =
+        diesel::delete(refresh_tokens::table.filter(refresh_tokens::expires_at.lt(before))).execute(conn)?;
     let revoked = diesel::delete(sessions::table.filter(sessions::revoked_at.lt(before))).execute(conn)?;
     Ok(failures + tokens + revoked)
 }

@@ -55,14 +55,20 @@ pub fn create(conn: &mut PgConnection, user: &NewUser) -> Result<Option<UserRow>
 /// The account with this email, whatever its case.
 pub fn find_by_email(conn: &mut PgConnection, email_lower: &str) -> Result<Option<UserRow>, ApiError> {
     Ok(users::table
-        .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = ").bind::<diesel::sql_types::Text, _>(email_lower))
+        .filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = ")
+                .bind::<diesel::sql_types::Text, _>(email_lower),
+        )
         .select(UserRow::as_select())
         .first(conn)
         .optional()?)
 }
 
 pub fn find(conn: &mut PgConnection, user_id: Uuid) -> Result<UserRow, ApiError> {
-    Ok(users::table.find(user_id).select(UserRow::as_select()).first(conn)?)
+    Ok(users::table
+        .find(user_id)
+        .select(UserRow::as_select())
+        .first(conn)?)
 }
 
 #[derive(Debug, Default, AsChangeset)]

@@ -56,14 +56,26 @@ mod tests {
 
     #[test]
     fn accepts_real_addresses() {
-        assert_eq!(Email::parse(" Lise@Example.ORG ").unwrap().as_str(), "Lise@example.org");
+        assert_eq!(
+            Email::parse(" Lise@Example.ORG ").unwrap().as_str(),
+            "Lise@example.org"
+        );
         assert!(Email::parse("nicolas.dupont+carnet@sub.exemple.fr").is_ok());
         assert!(Email::parse("élise@café.fr").is_ok());
     }
 
     #[test]
     fn refuses_malformed_ones() {
-        for bad in ["", "lise", "lise@", "@example.org", "li se@example.org", "lise@example", "a@b..c", "a@@b.c"] {
+        for bad in [
+            "",
+            "lise",
+            "lise@",
+            "@example.org",
+            "li se@example.org",
+            "lise@example",
+            "a@b..c",
+            "a@@b.c",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} should be refused");
         }
     }

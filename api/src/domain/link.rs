@@ -21,9 +21,14 @@ impl Link {
         };
         let url = url::Url::parse(&with_scheme)
             .map_err(|_| InvalidValue::new("invalid_url", format!("{value:?} is not a web address")))?;
-        let host_ok = url.host_str().is_some_and(|h| h.contains('.') || h == "localhost");
+        let host_ok = url
+            .host_str()
+            .is_some_and(|h| h.contains('.') || h == "localhost");
         if !matches!(url.scheme(), "http" | "https") || !host_ok {
-            return Err(InvalidValue::new("invalid_url", format!("{value:?} is not an http(s) address")));
+            return Err(InvalidValue::new(
+                "invalid_url",
+                format!("{value:?} is not an http(s) address"),
+            ));
         }
         Ok(Link(url.to_string()))
     }
@@ -46,13 +51,24 @@ mod tests {
 
     #[test]
     fn accepts_links_with_or_without_scheme() {
-        assert_eq!(Link::parse("linkedin.com/in/lise").unwrap().as_ref(), "https://linkedin.com/in/lise");
-        assert_eq!(Link::parse("http://blog.example.org/").unwrap().as_ref(), "http://blog.example.org/");
+        assert_eq!(
+            Link::parse("linkedin.com/in/lise").unwrap().as_ref(),
+            "https://linkedin.com/in/lise"
+        );
+        assert_eq!(
+            Link::parse("http://blog.example.org/").unwrap().as_ref(),
+            "http://blog.example.org/"
+        );
     }
 
     #[test]
     fn refuses_other_schemes_and_junk() {
-        for bad in ["javascript:alert(1)", "ftp://example.org", "not a link", "https://"] {
+        for bad in [
+            "javascript:alert(1)",
+            "ftp://example.org",
+            "not a link",
+            "https://",
+        ] {
             assert!(Link::parse(bad).is_err(), "{bad}");
         }
     }

@@ -39,7 +39,10 @@ where
     for (i, raw) in values.iter().enumerate() {
         match parse(raw) {
             Ok(v) => {
-                if !out.iter().any(|seen| seen.as_ref().eq_ignore_ascii_case(v.as_ref())) {
+                if !out
+                    .iter()
+                    .any(|seen| seen.as_ref().eq_ignore_ascii_case(v.as_ref()))
+                {
                     out.push(v);
                 }
             }

@@ -12,7 +12,12 @@ impl Region {
             .to_ascii_uppercase()
             .parse::<CountryId>()
             .map(Region)
-            .map_err(|_| InvalidValue::new("invalid_region", format!("{raw:?} is not a two-letter country code")))
+            .map_err(|_| {
+                InvalidValue::new(
+                    "invalid_region",
+                    format!("{raw:?} is not a two-letter country code"),
+                )
+            })
     }
 
     /// The region of a locale such as `fr-CA` or `en_GB`, if it names one.
@@ -76,14 +81,26 @@ mod tests {
     fn normalises_to_e164_with_the_users_region() {
         let fr = Region::parse("fr").unwrap();
         let ca = Region::parse("CA").unwrap();
-        assert_eq!(Phone::parse("06 12 34 56 78", Some(fr)).unwrap().as_str(), "+33612345678");
-        assert_eq!(Phone::parse("(514) 555-0199", Some(ca)).unwrap().as_str(), "+15145550199");
-        assert_eq!(Phone::parse("+33 6 12 34 56 78", None).unwrap().as_str(), "+33612345678");
+        assert_eq!(
+            Phone::parse("06 12 34 56 78", Some(fr)).unwrap().as_str(),
+            "+33612345678"
+        );
+        assert_eq!(
+            Phone::parse("(514) 555-0199", Some(ca)).unwrap().as_str(),
+            "+15145550199"
+        );
+        assert_eq!(
+            Phone::parse("+33 6 12 34 56 78", None).unwrap().as_str(),
+            "+33612345678"
+        );
     }
 
     #[test]
     fn refuses_what_is_not_a_number() {
-        assert_eq!(Phone::parse("06 12 34 56 78", None).unwrap_err().code, "invalid_phone");
+        assert_eq!(
+            Phone::parse("06 12 34 56 78", None).unwrap_err().code,
+            "invalid_phone"
+        );
         assert!(Phone::parse("call me", Some(Region::parse("FR").unwrap())).is_err());
         assert!(Phone::parse("+33 1", None).is_err());
     }

@@ -7,15 +7,25 @@ pub struct Tag(String);
 
 impl Tag {
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
-        let value = raw.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase();
+        let value = raw
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
         if value.is_empty() {
             return Err(InvalidValue::new("required", "a tag must not be empty"));
         }
         if value.chars().count() > 50 {
-            return Err(InvalidValue::new("too_long", "a tag must be at most 50 characters"));
+            return Err(InvalidValue::new(
+                "too_long",
+                "a tag must be at most 50 characters",
+            ));
         }
         if value.chars().any(char::is_control) {
-            return Err(InvalidValue::new("invalid_characters", "a tag must not contain control characters"));
+            return Err(InvalidValue::new(
+                "invalid_characters",
+                "a tag must not contain control characters",
+            ));
         }
         Ok(Tag(value))
     }
@@ -38,7 +48,10 @@ mod tests {
 
     #[test]
     fn normalises_tags() {
-        assert_eq!(Tag::parse("  Réseautage   Montréal ").unwrap().as_ref(), "réseautage montréal");
+        assert_eq!(
+            Tag::parse("  Réseautage   Montréal ").unwrap().as_ref(),
+            "réseautage montréal"
+        );
         assert!(Tag::parse(" ").is_err());
         assert!(Tag::parse(&"x".repeat(51)).is_err());
     }

@@ -34,11 +34,17 @@ pub fn optional_text(raw: &str, max: usize) -> Result<Option<String>, InvalidVal
 
 fn check(value: &str, max: usize, multiline: bool) -> Result<(), InvalidValue> {
     if value.chars().count() > max {
-        return Err(InvalidValue::new("too_long", format!("must be at most {max} characters")));
+        return Err(InvalidValue::new(
+            "too_long",
+            format!("must be at most {max} characters"),
+        ));
     }
     let bad = |c: char| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r'));
     if value.chars().any(bad) {
-        return Err(InvalidValue::new("invalid_characters", "must not contain control characters"));
+        return Err(InvalidValue::new(
+            "invalid_characters",
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -54,13 +60,18 @@ mod tests {
         assert_eq!(required_text("   ", 200).unwrap_err().code, "required");
         assert_eq!(required_text(&"é".repeat(201), 200).unwrap_err().code, "too_long");
         assert!(required_text(&"é".repeat(200), 200).is_ok());
-        assert_eq!(required_text("a\u{0}b", 200).unwrap_err().code, "invalid_characters");
+        assert_eq!(
+            required_text("a\u{0}b", 200).unwrap_err().code,
+            "invalid_characters"
+        );
     }
 
     #[test]
     fn long_texts_keep_lines() {
         assert_eq!(
-            optional_text("Lunch\nchez Magnan\n", Limits::LONG).unwrap().as_deref(),
+            optional_text("Lunch\nchez Magnan\n", Limits::LONG)
+                .unwrap()
+                .as_deref(),
             Some("Lunch\nchez Magnan")
         );
         assert_eq!(optional_text("  ", Limits::LONG).unwrap(), None);

@@ -31,7 +31,10 @@ pub enum LocalResolution {
     /// The usual case: one instant.
     Exact(DateTime<Utc>),
     /// The clocks went back and the time occurs twice (the autumn change).
-    Ambiguous { first: DateTime<Utc>, second: DateTime<Utc> },
+    Ambiguous {
+        first: DateTime<Utc>,
+        second: DateTime<Utc>,
+    },
     /// The clocks went forward over it (the spring change): it never happens.
     Gap,
 }
@@ -115,6 +118,9 @@ mod tests {
 
     #[test]
     fn unknown_zones_are_refused() {
-        assert_eq!(TimeZone::parse("Mars/Olympus").unwrap_err().code, "unknown_timezone");
+        assert_eq!(
+            TimeZone::parse("Mars/Olympus").unwrap_err().code,
+            "unknown_timezone"
+        );
     }
 }

@@ -58,7 +58,11 @@ pub fn attendee_view(row: AttendeeRow) -> AttendeeView {
         status: a.status,
         role: a.role,
         share_profile: a.share_profile,
-        email: if is_guest { a.guest_email } else { detail(row.card_email) },
+        email: if is_guest {
+            a.guest_email
+        } else {
+            detail(row.card_email)
+        },
         phone: detail(row.card_phone),
         organization: detail(row.card_organization),
         headline: detail(row.card_headline),
@@ -123,7 +127,10 @@ fn choice(raw: &str, allowed: &[&str]) -> Result<String, InvalidValue> {
     if allowed.contains(&v) {
         Ok(v.to_string())
     } else {
-        Err(InvalidValue::new("invalid_choice", format!("{v:?} is not one of {}", allowed.join(", "))))
+        Err(InvalidValue::new(
+            "invalid_choice",
+            format!("{v:?} is not one of {}", allowed.join(", ")),
+        ))
     }
 }
 
@@ -140,7 +147,12 @@ pub struct AttendeeListQuery {
     (status = 404, body = crate::error::Problem),
 ))]
 #[get("/events/{id}/attendees")]
-async fn list_attendees(state: State, auth: AuthUser, id: web::Path<Uuid>, query: web::Query<AttendeeListQuery>) -> Result<HttpResponse, ApiError> {
+async fn list_attendees(
+    state: State,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+    query: web::Query<AttendeeListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(query.limit)?;
     let after = cursor::pair(query.cursor.as_deref())?;
     let (me, event_id) = (auth.user_id, id.into_inner());
@@ -166,16 +178,26 @@ async fn list_attendees(state: State, auth: AuthUser, id: web::Path<Uuid>, query
     (status = 422, body = crate::error::Problem),
 ))]
 #[post("/events/{id}/attendees")]
-async fn add_attendee(state: State, auth: AuthUser, id: web::Path<Uuid>, body: web::Json<GuestInput>) -> Result<HttpResponse, ApiError> {
+async fn add_attendee(
+    state: State,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+    body: web::Json<GuestInput>,
+) -> Result<HttpResponse, ApiError> {
     let (me, event_id) = (auth.user_id, id.into_inner());
     let input = body.into_inner();
     let mut errors = FieldErrors::new();
     let name = errors.check("name", required_text(&input.name, Limits::NAME));
     let email = match input.email.as_deref() {
-        Some(e) if !e.trim().is_empty() => errors.check("email", Email::parse(e)).map(|e| Some(e.into_inner())),
+        Some(e) if !e.trim().is_empty() => errors
+            .check("email", Email::parse(e))
+            .map(|e| Some(e.into_inner())),
         _ => Some(None),
     };
-    let role = errors.check("role", choice(input.role.as_deref().unwrap_or("attendee"), &ROLES[1..]));
+    let role = errors.check(
+        "role",
+        choice(input.role.as_deref().unwrap_or("attendee"), &ROLES[1..]),
+    );
     let (name, email, role) = errors.finish(|| Some((name?, email?, role?)))?;
     for _ in 0..8 {
         let (name, email, role) = (name.clone(), email.clone(), role.clone());
@@ -184,7 +206,9 @@ async fn add_attendee(state: State, auth: AuthUser, id: web::Path<Uuid>, body: w
             .transaction(move |conn| {
                 let event = db::events::find_by_id_and_organizer(conn, me, event_id)?;
                 let full = match event.capacity {
-                    Some(capacity) => db::attendances::count_taking_places(conn, event_id)? >= i64::from(capacity),
+                    Some(capacity) => {
+                        db::attendances::count_taking_places(conn, event_id)? >= i64::from(capacity)
+                    }
                     None => false,
                 };
                 let added = db::attendances::create(
@@ -204,7 +228,7 @@ async fn add_attendee(state: State, auth: AuthUser, id: web::Path<Uuid>, body: w
                 )?;
                 Ok(match added {
                     Added::Attendance(a) => Some(AttendeeRow {
-                        attendance: a,
+                        attendance: *a,
                         display_name: None,
                         card_email: None,
                         card_phone: None,
@@ -245,12 +269,22 @@ async fn patch_attendee(
             let input = body.into_inner();
             let mut errors = FieldErrors::new();
             let mut changes = AttendanceChanges {
-                status: input.status.as_deref().and_then(|s| errors.check("status", choice(s, &STATUSES))),
-                role: input.role.as_deref().and_then(|r| errors.check("role", choice(r, &ROLES))),
+                status: input
+                    .status
+                    .as_deref()
+                    .and_then(|s| errors.check("status", choice(s, &STATUSES))),
+                role: input
+                    .role
+                    .as_deref()
+                    .and_then(|r| errors.check("role", choice(r, &ROLES))),
                 ..Default::default()
             };
             if current.user_id.is_some() && (input.name.is_some() || input.email.is_some()) {
-                errors.add("name", "not_a_guest", "only a guest's name and email can be changed");
+                errors.add(
+                    "name",
+                    "not_a_guest",
+                    "only a guest's name and email can be changed",
+                );
             }
             if let Some(n) = &input.name {
                 changes.guest_name = errors.check("name", required_text(n, Limits::NAME)).map(Some);
@@ -258,11 +292,15 @@ async fn patch_attendee(
             changes.guest_email = match &input.email {
                 None => None,
                 Some(None) => Some(None),
-                Some(Some(e)) => errors.check("email", Email::parse(e)).map(|e| Some(e.into_inner())),
+                Some(Some(e)) => errors
+                    .check("email", Email::parse(e))
+                    .map(|e| Some(e.into_inner())),
             };
             errors.into_result()?;
             match changes.status.as_deref() {
-                Some("checked_in") if current.checked_in_at.is_none() => changes.checked_in_at = Some(Some(Utc::now())),
+                Some("checked_in") if current.checked_in_at.is_none() => {
+                    changes.checked_in_at = Some(Some(Utc::now()))
+                }
                 Some("registered" | "waitlisted" | "cancelled") => changes.checked_in_at = Some(None),
                 _ => {}
             }
@@ -278,7 +316,11 @@ async fn patch_attendee(
     (status = 404, body = crate::error::Problem),
 ))]
 #[delete("/events/{id}/attendees/{attendance_id}")]
-async fn delete_attendee(state: State, auth: AuthUser, path: web::Path<(Uuid, Uuid)>) -> Result<HttpResponse, ApiError> {
+async fn delete_attendee(
+    state: State,
+    auth: AuthUser,
+    path: web::Path<(Uuid, Uuid)>,
+) -> Result<HttpResponse, ApiError> {
     let me = auth.user_id;
     let (event_id, attendance_id) = path.into_inner();
     state
@@ -288,7 +330,8 @@ async fn delete_attendee(state: State, auth: AuthUser, path: web::Path<(Uuid, Uu
             if current.role == "organizer" && current.user_id == Some(me) {
                 return Err(ApiError::Conflict {
                     code: "organizer_attendance",
-                    detail: "The organizer's own attendance cannot be removed; delete the event instead.".into(),
+                    detail: "The organizer's own attendance cannot be removed; delete the event instead."
+                        .into(),
                 });
             }
             db::attendances::delete(conn, attendance_id)

@@ -8,14 +8,19 @@ use uuid::Uuid;
 
 use super::me::{user_view, UserView};
 use super::State;
-use crate::auth::{hash_password, new_refresh_token, refresh_token_hash, verify_password, AuthUser, PasswordCheck};
+use crate::auth::{
+    hash_password, new_refresh_token, refresh_token_hash, verify_password, AuthUser, PasswordCheck,
+};
 use crate::db::sessions::Rotation;
 use crate::db::{self, users::NewUser};
 use crate::domain::{required_text, Email, Limits, Region, TimeZone};
 use crate::error::{ApiError, FieldErrors, InvalidValue};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(register).service(login).service(refresh).service(logout);
+    cfg.service(register)
+        .service(login)
+        .service(refresh)
+        .service(logout);
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -71,11 +76,16 @@ pub fn locale(raw: &str) -> Result<String, InvalidValue> {
     let value = raw.trim();
     let ok = !value.is_empty()
         && value.len() <= 35
-        && value.split(['-', '_']).all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()));
+        && value
+            .split(['-', '_'])
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_alphanumeric()));
     if ok {
         Ok(value.replace('_', "-"))
     } else {
-        Err(InvalidValue::new("invalid_locale", format!("{raw:?} is not a locale such as fr-CA")))
+        Err(InvalidValue::new(
+            "invalid_locale",
+            format!("{raw:?} is not a locale such as fr-CA"),
+        ))
     }
 }
 
@@ -86,7 +96,11 @@ fn user_agent(req: &HttpRequest) -> Option<String> {
         .map(|s| s.chars().take(300).collect())
 }
 
-async fn issue_tokens(state: &State, user_id: Uuid, agent: Option<String>) -> Result<(String, String, Uuid), ApiError> {
+async fn issue_tokens(
+    state: &State,
+    user_id: Uuid,
+    agent: Option<String>,
+) -> Result<(String, String, Uuid), ApiError> {
     let (refresh_token, hash) = new_refresh_token();
     let expires = Utc::now() + state.settings.refresh_token_ttl;
     let session_id = state
@@ -104,14 +118,22 @@ async fn issue_tokens(state: &State, user_id: Uuid, agent: Option<String>) -> Re
     (status = 422, body = crate::error::Problem),
 ))]
 #[post("/auth/register")]
-async fn register(state: State, req: HttpRequest, body: web::Json<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+async fn register(
+    state: State,
+    req: HttpRequest,
+    body: web::Json<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut errors = FieldErrors::new();
     let email = errors.check("email", Email::parse(&body.email));
-    let password = errors.check("password", password(&body.password)).map(str::to_string);
+    let password = errors
+        .check("password", password(&body.password))
+        .map(str::to_string);
     let display_name = errors.check("display_name", required_text(&body.display_name, Limits::NAME));
     let timezone = match body.timezone.as_deref() {
-        Some(tz) => errors.check("timezone", TimeZone::parse(tz)).map(|z| z.name().to_string()),
+        Some(tz) => errors
+            .check("timezone", TimeZone::parse(tz))
+            .map(|z| z.name().to_string()),
         None => Some("UTC".to_string()),
     };
     let locale = match body.locale.as_deref() {
@@ -145,7 +167,10 @@ async fn register(state: State, req: HttpRequest, body: web::Json<RegisterReques
         detail: "An account already uses this email; log in instead.".into(),
     })?;
     let user_id = user.id;
-    let card = state.db.run(move |conn| db::users::find_card(conn, user_id)).await?;
+    let card = state
+        .db
+        .run(move |conn| db::users::find_card(conn, user_id))
+        .await?;
     let (access_token, refresh_token, _) = issue_tokens(&state, user.id, user_agent(&req)).await?;
     Ok(HttpResponse::Created().json(TokenResponse {
         access_token,
@@ -164,13 +189,23 @@ async fn register(state: State, req: HttpRequest, body: web::Json<RegisterReques
     (status = 429, body = crate::error::Problem),
 ))]
 #[post("/auth/login")]
-async fn login(state: State, req: HttpRequest, body: web::Json<LoginRequest>) -> Result<HttpResponse, ApiError> {
+async fn login(
+    state: State,
+    req: HttpRequest,
+    body: web::Json<LoginRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let email_lower = body.email.trim().to_lowercase();
-    let client_ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_else(|| "unknown".into());
+    let client_ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into());
     let window = state.settings.login_window;
     let since = Utc::now() - window;
-    let (limit_email, limit_ip) = (state.settings.login_max_failures_per_email, state.settings.login_max_failures_per_ip);
+    let (limit_email, limit_ip) = (
+        state.settings.login_max_failures_per_email,
+        state.settings.login_max_failures_per_ip,
+    );
 
     let (lookup_email, lookup_ip) = (email_lower.clone(), client_ip.clone());
     let (user, throttled) = state
@@ -196,7 +231,10 @@ async fn login(state: State, req: HttpRequest, body: web::Json<LoginRequest>) ->
                 .db
                 .run(move |conn| db::sessions::record_failure(conn, &email_lower, &client_ip))
                 .await?;
-            return Err(ApiError::unauthorized("invalid_credentials", "The email or the password is wrong."));
+            return Err(ApiError::unauthorized(
+                "invalid_credentials",
+                "The email or the password is wrong.",
+            ));
         }
     };
     let (user_id, cleared) = (user.id, email_lower.clone());
@@ -235,7 +273,10 @@ async fn refresh(state: State, body: web::Json<RefreshRequest>) -> Result<HttpRe
     let (session_id, user_id) = match outcome {
         Rotation::Rotated { session_id, user_id } => (session_id, user_id),
         Rotation::Invalid => {
-            return Err(ApiError::unauthorized("invalid_refresh_token", "The refresh token is invalid or expired."))
+            return Err(ApiError::unauthorized(
+                "invalid_refresh_token",
+                "The refresh token is invalid or expired.",
+            ))
         }
         Rotation::Reused => {
             tracing::warn!("refresh token reused; session revoked");
@@ -247,7 +288,12 @@ async fn refresh(state: State, body: web::Json<RefreshRequest>) -> Result<HttpRe
     };
     let (user, card) = state
         .db
-        .run(move |conn| Ok((db::users::find(conn, user_id)?, db::users::find_card(conn, user_id)?)))
+        .run(move |conn| {
+            Ok((
+                db::users::find(conn, user_id)?,
+                db::users::find_card(conn, user_id)?,
+            ))
+        })
         .await?;
     Ok(HttpResponse::Ok().json(TokenResponse {
         access_token: state.jwt.issue(user_id, session_id)?,

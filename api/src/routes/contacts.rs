@@ -12,8 +12,8 @@ use crate::auth::AuthUser;
 use crate::db::contacts::{ContactChanges, ContactQuery, ContactRow, NewContact};
 use crate::db::{self};
 use crate::domain::{
-    keep_in_touch_due, optional_text, parse_set, required_text, Email, InvalidValue, Limits, Link, Phone, Region, Tag,
-    TimeZone,
+    keep_in_touch_due, optional_text, parse_set, required_text, Email, InvalidValue, Limits, Link, Phone,
+    Region, Tag, TimeZone,
 };
 use crate::error::{ApiError, FieldErrors};
 
@@ -126,21 +126,33 @@ pub struct ContactInput {
 }
 
 fn date(raw: &str) -> Result<NaiveDate, InvalidValue> {
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-        .map_err(|_| InvalidValue::new("invalid_date", format!("{raw:?} is not a date such as 2026-11-24")))
+    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
+        InvalidValue::new(
+            "invalid_date",
+            format!("{raw:?} is not a date such as 2026-11-24"),
+        )
+    })
 }
 
 fn cadence(days: i32) -> Result<i32, InvalidValue> {
     if (1..=3650).contains(&days) {
         Ok(days)
     } else {
-        Err(InvalidValue::new("out_of_range", "must be between 1 and 3650 days"))
+        Err(InvalidValue::new(
+            "out_of_range",
+            "must be between 1 and 3650 days",
+        ))
     }
 }
 
 /// Parses the input into changes; the caller adds the errors' answer.
 fn parse(input: ContactInput, region: Option<Region>, errors: &mut FieldErrors) -> ContactChanges {
-    fn text(errors: &mut FieldErrors, field: &str, v: Option<Option<String>>, max: usize) -> Option<Option<String>> {
+    fn text(
+        errors: &mut FieldErrors,
+        field: &str,
+        v: Option<Option<String>>,
+        max: usize,
+    ) -> Option<Option<String>> {
         match v? {
             None => Some(None),
             Some(s) => errors.check(field, optional_text(&s, max)),
@@ -156,14 +168,19 @@ fn parse(input: ContactInput, region: Option<Region>, errors: &mut FieldErrors) 
         parse: impl Fn(&str) -> Result<T, InvalidValue>,
     ) -> Option<Vec<String>> {
         let values = v?.unwrap_or_default();
-        parse_set(errors, field, &values, 100, parse).map(|v| v.iter().map(|x| x.as_ref().to_string()).collect())
+        parse_set(errors, field, &values, 100, parse)
+            .map(|v| v.iter().map(|x| x.as_ref().to_string()).collect())
     }
     ContactChanges {
-        name: input.name.and_then(|n| errors.check("name", required_text(&n, Limits::NAME))),
+        name: input
+            .name
+            .and_then(|n| errors.check("name", required_text(&n, Limits::NAME))),
         organization: text(errors, "organization", input.organization, Limits::SHORT),
         job_title: text(errors, "job_title", input.job_title, Limits::SHORT),
         city: text(errors, "city", input.city, Limits::SHORT),
-        emails: set(errors, "emails", input.emails, |s| Email::parse(s).map(|e| e.lowercase())),
+        emails: set(errors, "emails", input.emails, |s| {
+            Email::parse(s).map(|e| e.lowercase())
+        }),
         phones: set(errors, "phones", input.phones, |s| Phone::parse(s, region)),
         links: set(errors, "links", input.links, Link::parse),
         tags: set(errors, "tags", input.tags, Tag::parse),
@@ -206,9 +223,15 @@ fn check_event(conn: &mut PgConnection, owner: Uuid, event_id: Option<Option<Uui
 
 /// Keeps the contact's one open keep-in-touch reminder in step with its cadence and its
 /// last interaction (called after every change to either).
-pub fn refresh_keep_in_touch(conn: &mut PgConnection, owner: Uuid, contact: &ContactRow) -> Result<(), ApiError> {
+pub fn refresh_keep_in_touch(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    contact: &ContactRow,
+) -> Result<(), ApiError> {
     let user = db::users::find(conn, owner)?;
-    let zone = TimeZone::parse(&user.timezone).or_else(|_| TimeZone::parse("UTC")).map_err(|e| ApiError::invalid("timezone", e))?;
+    let zone = TimeZone::parse(&user.timezone)
+        .or_else(|_| TimeZone::parse("UTC"))
+        .map_err(|e| ApiError::invalid("timezone", e))?;
     let due = contact.keep_in_touch_days.map(|days| {
         let anchor = contact.last_interaction_at.unwrap_or_else(Utc::now);
         let (local, at) = keep_in_touch_due(anchor, days, zone);
@@ -252,16 +275,27 @@ pub struct ContactListQuery {
     (status = 400, body = crate::error::Problem),
 ))]
 #[get("/contacts")]
-async fn list_contacts(state: State, auth: AuthUser, query: web::Query<ContactListQuery>) -> Result<HttpResponse, ApiError> {
+async fn list_contacts(
+    state: State,
+    auth: AuthUser,
+    query: web::Query<ContactListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let limit = page_limit(query.limit)?;
     let tag = match query.tag.as_deref() {
-        Some(t) => Some(Tag::parse(t).map_err(|e| ApiError::bad_request("invalid_tag", e.message))?.into_inner()),
+        Some(t) => Some(
+            Tag::parse(t)
+                .map_err(|e| ApiError::bad_request("invalid_tag", e.message))?
+                .into_inner(),
+        ),
         None => None,
     };
     let q = query.q.map(|q| q.trim().to_string()).filter(|q| !q.is_empty());
     if q.as_ref().is_some_and(|q| q.chars().count() > 200) {
-        return Err(ApiError::bad_request("invalid_query", "q must be at most 200 characters"));
+        return Err(ApiError::bad_request(
+            "invalid_query",
+            "q must be at most 200 characters",
+        ));
     }
     let filter = ContactQuery {
         q,
@@ -271,8 +305,16 @@ async fn list_contacts(state: State, auth: AuthUser, query: web::Query<ContactLi
         limit,
     };
     let owner = auth.user_id;
-    let rows = state.db.run(move |conn| db::contacts::list_by_owner(conn, owner, &filter)).await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |r| cursor::of_id(&r.id), contact_view)))
+    let rows = state
+        .db
+        .run(move |conn| db::contacts::list_by_owner(conn, owner, &filter))
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows,
+        limit,
+        |r| cursor::of_id(&r.id),
+        contact_view,
+    )))
 }
 
 /// Adds a contact.
@@ -282,7 +324,11 @@ async fn list_contacts(state: State, auth: AuthUser, query: web::Query<ContactLi
     (status = 422, body = crate::error::Problem),
 ))]
 #[post("/contacts")]
-async fn create_contact(state: State, auth: AuthUser, body: web::Json<ContactInput>) -> Result<HttpResponse, ApiError> {
+async fn create_contact(
+    state: State,
+    auth: AuthUser,
+    body: web::Json<ContactInput>,
+) -> Result<HttpResponse, ApiError> {
     let owner = auth.user_id;
     let row = state
         .db
@@ -336,7 +382,10 @@ async fn create_contact(state: State, auth: AuthUser, body: web::Json<ContactInp
 #[get("/contacts/{id}")]
 async fn get_contact(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let (owner, id) = (auth.user_id, id.into_inner());
-    let row = state.db.run(move |conn| db::contacts::find_by_id_and_owner(conn, owner, id)).await?;
+    let row = state
+        .db
+        .run(move |conn| db::contacts::find_by_id_and_owner(conn, owner, id))
+        .await?;
     Ok(HttpResponse::Ok().json(contact_view(row)))
 }
 
@@ -347,7 +396,12 @@ async fn get_contact(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Resul
     (status = 422, body = crate::error::Problem),
 ))]
 #[patch("/contacts/{id}")]
-async fn patch_contact(state: State, auth: AuthUser, id: web::Path<Uuid>, body: web::Json<ContactInput>) -> Result<HttpResponse, ApiError> {
+async fn patch_contact(
+    state: State,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+    body: web::Json<ContactInput>,
+) -> Result<HttpResponse, ApiError> {
     let (owner, id) = (auth.user_id, id.into_inner());
     let row = state
         .db
@@ -382,6 +436,9 @@ async fn patch_contact(state: State, auth: AuthUser, id: web::Path<Uuid>, body: 
 #[delete("/contacts/{id}")]
 async fn delete_contact(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let (owner, id) = (auth.user_id, id.into_inner());
-    state.db.run(move |conn| db::contacts::delete(conn, owner, id)).await?;
+    state
+        .db
+        .run(move |conn| db::contacts::delete(conn, owner, id))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -14,7 +14,10 @@ use crate::domain::{optional_text, required_text, InvalidValue, Limits};
 use crate::error::{ApiError, FieldErrors};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(list_devices).service(create_device).service(patch_device).service(delete_device);
+    cfg.service(list_devices)
+        .service(create_device)
+        .service(patch_device)
+        .service(delete_device);
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -77,14 +80,20 @@ pub struct DevicePatch {
 fn platform(raw: &str) -> Result<String, InvalidValue> {
     match raw.trim() {
         p @ ("ios" | "android" | "web") => Ok(p.into()),
-        other => Err(InvalidValue::new("invalid_choice", format!("{other:?} is not one of ios, android, web"))),
+        other => Err(InvalidValue::new(
+            "invalid_choice",
+            format!("{other:?} is not one of ios, android, web"),
+        )),
     }
 }
 
 fn provider(raw: &str) -> Result<String, InvalidValue> {
     match raw.trim() {
         p @ ("fcm" | "apns" | "webhook") => Ok(p.into()),
-        other => Err(InvalidValue::new("invalid_choice", format!("{other:?} is not one of fcm, apns, webhook"))),
+        other => Err(InvalidValue::new(
+            "invalid_choice",
+            format!("{other:?} is not one of fcm, apns, webhook"),
+        )),
     }
 }
 
@@ -96,7 +105,10 @@ fn token(raw: &str) -> Result<Option<String>, InvalidValue> {
 #[utoipa::path(tag = "devices", security(("bearer" = [])), responses((status = 200, body = Vec<DeviceView>)))]
 #[get("/devices")]
 async fn list_devices(state: State, auth: AuthUser) -> Result<HttpResponse, ApiError> {
-    let rows = state.db.run(move |conn| db::devices::list_by_owner(conn, auth.user_id)).await?;
+    let rows = state
+        .db
+        .run(move |conn| db::devices::list_by_owner(conn, auth.user_id))
+        .await?;
     let items: Vec<_> = rows.into_iter().map(device_view).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": null })))
 }
@@ -108,16 +120,33 @@ async fn list_devices(state: State, auth: AuthUser) -> Result<HttpResponse, ApiE
     (status = 422, body = crate::error::Problem),
 ))]
 #[post("/devices")]
-async fn create_device(state: State, auth: AuthUser, body: web::Json<DeviceCreate>) -> Result<HttpResponse, ApiError> {
+async fn create_device(
+    state: State,
+    auth: AuthUser,
+    body: web::Json<DeviceCreate>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut errors = FieldErrors::new();
     let platform = errors.check("platform", platform(&body.platform));
     let name = errors.check("name", required_text(&body.name, Limits::NAME));
-    let push_provider = body.push_provider.as_deref().and_then(|p| errors.check("push_provider", provider(p)));
-    let push_token = body.push_token.as_deref().and_then(|t| errors.check("push_token", token(t)).flatten());
-    let app_version = body.app_version.as_deref().and_then(|v| errors.check("app_version", optional_text(v, 50)).flatten());
+    let push_provider = body
+        .push_provider
+        .as_deref()
+        .and_then(|p| errors.check("push_provider", provider(p)));
+    let push_token = body
+        .push_token
+        .as_deref()
+        .and_then(|t| errors.check("push_token", token(t)).flatten());
+    let app_version = body
+        .app_version
+        .as_deref()
+        .and_then(|v| errors.check("app_version", optional_text(v, 50)).flatten());
     if push_token.is_some() && push_provider.is_none() && body.push_provider.is_none() {
-        errors.add("push_provider", "required", "a push token needs its push_provider");
+        errors.add(
+            "push_provider",
+            "required",
+            "a push token needs its push_provider",
+        );
     }
     let device = errors.finish(|| {
         Some(NewDevice {
@@ -144,7 +173,12 @@ async fn create_device(state: State, auth: AuthUser, body: web::Json<DeviceCreat
     (status = 404, body = crate::error::Problem),
 ))]
 #[patch("/devices/{id}")]
-async fn patch_device(state: State, auth: AuthUser, id: web::Path<Uuid>, body: web::Json<DevicePatch>) -> Result<HttpResponse, ApiError> {
+async fn patch_device(
+    state: State,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+    body: web::Json<DevicePatch>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let mut errors = FieldErrors::new();
     let mut changes = DeviceChanges::default();
@@ -176,7 +210,10 @@ async fn patch_device(state: State, auth: AuthUser, id: web::Path<Uuid>, body: w
     }
     errors.into_result()?;
     let (owner, id) = (auth.user_id, id.into_inner());
-    let row = state.db.run(move |conn| db::devices::update(conn, owner, id, &changes)).await?;
+    let row = state
+        .db
+        .run(move |conn| db::devices::update(conn, owner, id, &changes))
+        .await?;
     Ok(HttpResponse::Ok().json(device_view(row)))
 }
 
@@ -188,6 +225,9 @@ async fn patch_device(state: State, auth: AuthUser, id: web::Path<Uuid>, body: w
 #[delete("/devices/{id}")]
 async fn delete_device(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let (owner, id) = (auth.user_id, id.into_inner());
-    state.db.run(move |conn| db::devices::delete(conn, owner, id)).await?;
+    state
+        .db
+        .run(move |conn| db::devices::delete(conn, owner, id))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -22,7 +22,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(delete_event);
 }
 
-pub const KINDS: [&str; 7] = ["apero", "colunching", "jelly", "round_table", "conference", "meetup", "other"];
+pub const KINDS: [&str; 7] = [
+    "apero",
+    "colunching",
+    "jelly",
+    "round_table",
+    "conference",
+    "meetup",
+    "other",
+];
 
 /// Letters and digits that cannot be mistaken for one another when read aloud or copied
 /// from a screen: no 0/O, no 1/I.
@@ -116,7 +124,10 @@ fn choice(raw: &str, allowed: &[&str]) -> Result<String, InvalidValue> {
     if allowed.contains(&v) {
         Ok(v.to_string())
     } else {
-        Err(InvalidValue::new("invalid_choice", format!("{v:?} is not one of {}", allowed.join(", "))))
+        Err(InvalidValue::new(
+            "invalid_choice",
+            format!("{v:?} is not one of {}", allowed.join(", ")),
+        ))
     }
 }
 
@@ -127,18 +138,25 @@ fn parse(input: &EventInput, errors: &mut FieldErrors) -> EventChanges {
         Some(Some(s)) => errors.check(field, optional_text(s, max)),
     };
     EventChanges {
-        kind: input.kind.as_deref().and_then(|k| errors.check("kind", choice(k, &KINDS))),
-        title: input.title.as_deref().and_then(|t| errors.check("title", required_text(t, Limits::TITLE))),
+        kind: input
+            .kind
+            .as_deref()
+            .and_then(|k| errors.check("kind", choice(k, &KINDS))),
+        title: input
+            .title
+            .as_deref()
+            .and_then(|t| errors.check("title", required_text(t, Limits::TITLE))),
         description: text(errors, "description", &input.description, Limits::LONG),
         venue: text(errors, "venue", &input.venue, Limits::SHORT),
         address: text(errors, "address", &input.address, Limits::SHORT),
         city: text(errors, "city", &input.city, Limits::SHORT),
         starts_at: input.starts_at,
         ends_at: input.ends_at,
-        timezone: input
-            .timezone
-            .as_deref()
-            .and_then(|z| errors.check("timezone", TimeZone::parse(z)).map(|z| z.name().to_string())),
+        timezone: input.timezone.as_deref().and_then(|z| {
+            errors
+                .check("timezone", TimeZone::parse(z))
+                .map(|z| z.name().to_string())
+        }),
         capacity: match input.capacity {
             None => None,
             Some(None) => Some(None),
@@ -181,11 +199,18 @@ pub struct EventListQuery {
     (status = 200, body = inline(Page<EventView>)),
 ))]
 #[get("/events")]
-async fn list_events(state: State, auth: AuthUser, query: web::Query<EventListQuery>) -> Result<HttpResponse, ApiError> {
+async fn list_events(
+    state: State,
+    auth: AuthUser,
+    query: web::Query<EventListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let limit = page_limit(query.limit)?;
     let after = cursor::pair(query.cursor.as_deref())?;
     let me = auth.user_id;
-    let rows = state.db.run(move |conn| db::events::list_for_member(conn, me, after, limit)).await?;
+    let rows = state
+        .db
+        .run(move |conn| db::events::list_for_member(conn, me, after, limit))
+        .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
         limit,
@@ -204,18 +229,28 @@ async fn list_events(state: State, auth: AuthUser, query: web::Query<EventListQu
     (status = 422, body = crate::error::Problem),
 ))]
 #[post("/events")]
-async fn create_event(state: State, auth: AuthUser, body: web::Json<EventInput>) -> Result<HttpResponse, ApiError> {
+async fn create_event(
+    state: State,
+    auth: AuthUser,
+    body: web::Json<EventInput>,
+) -> Result<HttpResponse, ApiError> {
     let me = auth.user_id;
     let input = body.into_inner();
     let mut errors = FieldErrors::new();
-    for (field, missing) in [("kind", input.kind.is_none()), ("title", input.title.is_none()), ("starts_at", input.starts_at.is_none())] {
+    for (field, missing) in [
+        ("kind", input.kind.is_none()),
+        ("title", input.title.is_none()),
+        ("starts_at", input.starts_at.is_none()),
+    ] {
         if missing {
             errors.add(field, "required", "must be given");
         }
     }
     let e = parse(&input, &mut errors);
     errors.into_result()?;
-    let starts_at = input.starts_at.ok_or_else(|| ApiError::internal("starts_at missing"))?;
+    let starts_at = input
+        .starts_at
+        .ok_or_else(|| ApiError::internal("starts_at missing"))?;
     check_times(starts_at, e.ends_at.flatten())?;
     let id = super::id_or_new(input.id);
     for _ in 0..8 {
@@ -234,7 +269,10 @@ async fn create_event(state: State, auth: AuthUser, body: web::Json<EventInput>)
             timezone: String::new(),
             capacity: e.capacity.flatten(),
             visibility: e.visibility.clone().unwrap_or_else(|| "private".into()),
-            attendee_list_visibility: e.attendee_list_visibility.clone().unwrap_or_else(|| "attendees".into()),
+            attendee_list_visibility: e
+                .attendee_list_visibility
+                .clone()
+                .unwrap_or_else(|| "attendees".into()),
             join_code: random_code(6),
         };
         let outcome = state
@@ -249,7 +287,7 @@ async fn create_event(state: State, auth: AuthUser, body: web::Json<EventInput>)
             })
             .await?;
         match outcome {
-            Created::Event(row) => return Ok(HttpResponse::Created().json(event_view(row, true))),
+            Created::Event(row) => return Ok(HttpResponse::Created().json(event_view(*row, true))),
             Created::IdTaken => return Err(super::id_taken()),
             Created::CodeTaken => continue,
         }
@@ -265,7 +303,10 @@ async fn create_event(state: State, auth: AuthUser, body: web::Json<EventInput>)
 #[get("/events/{id}")]
 async fn get_event(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let (me, id) = (auth.user_id, id.into_inner());
-    let row = state.db.run(move |conn| db::events::find_by_id_for_member(conn, me, id)).await?;
+    let row = state
+        .db
+        .run(move |conn| db::events::find_by_id_for_member(conn, me, id))
+        .await?;
     let mine = row.organizer_id == me;
     Ok(HttpResponse::Ok().json(event_view(row, mine)))
 }
@@ -277,7 +318,12 @@ async fn get_event(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Result<
     (status = 422, body = crate::error::Problem),
 ))]
 #[patch("/events/{id}")]
-async fn patch_event(state: State, auth: AuthUser, id: web::Path<Uuid>, body: web::Json<EventInput>) -> Result<HttpResponse, ApiError> {
+async fn patch_event(
+    state: State,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+    body: web::Json<EventInput>,
+) -> Result<HttpResponse, ApiError> {
     let (me, id) = (auth.user_id, id.into_inner());
     let row = state
         .db

@@ -22,7 +22,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(delete_interaction);
 }
 
-pub const KINDS: [&str; 8] = ["call", "sms", "email", "meeting", "meal", "message", "social", "other"];
+pub const KINDS: [&str; 8] = [
+    "call", "sms", "email", "meeting", "meal", "message", "social", "other",
+];
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InteractionView {
@@ -69,7 +71,10 @@ fn kind(raw: &str) -> Result<String, InvalidValue> {
     if KINDS.contains(&k) {
         Ok(k.to_string())
     } else {
-        Err(InvalidValue::new("invalid_choice", format!("{k:?} is not one of {}", KINDS.join(", "))))
+        Err(InvalidValue::new(
+            "invalid_choice",
+            format!("{k:?} is not one of {}", KINDS.join(", ")),
+        ))
     }
 }
 
@@ -80,7 +85,9 @@ fn parse(input: &InteractionInput, errors: &mut FieldErrors) -> InteractionChang
         notes: match &input.notes {
             None => None,
             Some(None) => Some(String::new()),
-            Some(Some(n)) => errors.check("notes", optional_text(n, Limits::LONG)).map(Option::unwrap_or_default),
+            Some(Some(n)) => errors
+                .check("notes", optional_text(n, Limits::LONG))
+                .map(Option::unwrap_or_default),
         },
         event_id: input.event_id,
     }
@@ -89,7 +96,10 @@ fn parse(input: &InteractionInput, errors: &mut FieldErrors) -> InteractionChang
 fn check_event(conn: &mut PgConnection, owner: Uuid, event_id: Option<Option<Uuid>>) -> Result<(), ApiError> {
     if let Some(Some(event_id)) = event_id {
         if let Err(ApiError::NotFound) = db::events::find_by_id_for_member(conn, owner, event_id) {
-            return Err(ApiError::invalid("event_id", InvalidValue::new("unknown_event", "no event of yours has this id")));
+            return Err(ApiError::invalid(
+                "event_id",
+                InvalidValue::new("unknown_event", "no event of yours has this id"),
+            ));
         }
     }
     Ok(())
@@ -134,7 +144,12 @@ async fn list_interactions(
             db::interactions::list_for_contact(conn, owner, contact_id, after, limit)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |r| cursor::of_pair(&r.occurred_at, &r.id), interaction_view)))
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows,
+        limit,
+        |r| cursor::of_pair(&r.occurred_at, &r.id),
+        interaction_view,
+    )))
 }
 
 /// Logs an interaction with a contact.
@@ -220,7 +235,11 @@ async fn patch_interaction(
     (status = 404, body = crate::error::Problem),
 ))]
 #[delete("/interactions/{id}")]
-async fn delete_interaction(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+async fn delete_interaction(
+    state: State,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let (owner, id) = (auth.user_id, id.into_inner());
     state
         .db

@@ -14,7 +14,10 @@ use crate::domain::{optional_text, parse_set, required_text, Email, Limits, Link
 use crate::error::{ApiError, FieldErrors};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(get_me).service(patch_me).service(export_me).service(delete_me);
+    cfg.service(get_me)
+        .service(patch_me)
+        .service(export_me)
+        .service(delete_me);
 }
 
 /// What a user shows others at events.
@@ -98,7 +101,12 @@ pub struct MePatch {
 async fn load(state: &State, user_id: Uuid) -> Result<UserView, ApiError> {
     let (user, card) = state
         .db
-        .run(move |conn| Ok((db::users::find(conn, user_id)?, db::users::find_card(conn, user_id)?)))
+        .run(move |conn| {
+            Ok((
+                db::users::find(conn, user_id)?,
+                db::users::find_card(conn, user_id)?,
+            ))
+        })
         .await?;
     Ok(user_view(user, card))
 }
@@ -126,7 +134,9 @@ async fn patch_me(state: State, auth: AuthUser, body: web::Json<MePatch>) -> Res
         user.display_name = errors.check("display_name", required_text(name, Limits::NAME));
     }
     if let Some(tz) = &body.timezone {
-        user.timezone = errors.check("timezone", TimeZone::parse(tz)).map(|z| z.name().to_string());
+        user.timezone = errors
+            .check("timezone", TimeZone::parse(tz))
+            .map(|z| z.name().to_string());
     }
     if let Some(l) = &body.locale {
         user.locale = errors.check("locale", super::auth::locale(l));
@@ -134,7 +144,9 @@ async fn patch_me(state: State, auth: AuthUser, body: web::Json<MePatch>) -> Res
     if let Some(region) = &body.region {
         user.region = match region {
             None => Some(None),
-            Some(r) => errors.check("region", Region::parse(r)).map(|r| Some(r.code().to_string())),
+            Some(r) => errors
+                .check("region", Region::parse(r))
+                .map(|r| Some(r.code().to_string())),
         };
     }
     let region = match &user.region {
@@ -149,26 +161,34 @@ async fn patch_me(state: State, auth: AuthUser, body: web::Json<MePatch>) -> Res
             Some(Some(s)) => errors.check(field, optional_text(&s, max)),
         };
         card.headline = text(&mut errors, "card.headline", patch.headline, Limits::SHORT);
-        card.organization = text(&mut errors, "card.organization", patch.organization, Limits::SHORT);
+        card.organization = text(
+            &mut errors,
+            "card.organization",
+            patch.organization,
+            Limits::SHORT,
+        );
         card.city = text(&mut errors, "card.city", patch.city, Limits::SHORT);
         card.email = match patch.email {
             None => None,
             Some(None) => Some(None),
             Some(Some(e)) if e.trim().is_empty() => Some(None),
-            Some(Some(e)) => errors.check("card.email", Email::parse(&e)).map(|e| Some(e.into_inner())),
+            Some(Some(e)) => errors
+                .check("card.email", Email::parse(&e))
+                .map(|e| Some(e.into_inner())),
         };
         card.phone = match patch.phone {
             None => None,
             Some(None) => Some(None),
             Some(Some(p)) if p.trim().is_empty() => Some(None),
-            Some(Some(p)) => errors.check("card.phone", Phone::parse(&p, region)).map(|p| Some(p.into_inner())),
+            Some(Some(p)) => errors
+                .check("card.phone", Phone::parse(&p, region))
+                .map(|p| Some(p.into_inner())),
         };
         card.links = match patch.links {
             None => None,
             Some(None) => Some(Vec::new()),
-            Some(Some(links)) => {
-                parse_set(&mut errors, "card.links", &links, 20, Link::parse).map(|v| v.into_iter().map(Link::into_inner).collect())
-            }
+            Some(Some(links)) => parse_set(&mut errors, "card.links", &links, 20, Link::parse)
+                .map(|v| v.into_iter().map(Link::into_inner).collect()),
         };
     }
     errors.into_result()?;
@@ -187,7 +207,10 @@ async fn patch_me(state: State, auth: AuthUser, body: web::Json<MePatch>) -> Res
 #[get("/me/export")]
 async fn export_me(state: State, auth: AuthUser) -> Result<HttpResponse, ApiError> {
     let user_id = auth.user_id;
-    let all = state.db.run(move |conn| db::export::everything(conn, user_id)).await?;
+    let all = state
+        .db
+        .run(move |conn| db::export::everything(conn, user_id))
+        .await?;
     let body = serde_json::json!({
         "exported_at": Utc::now(),
         "user": user_view(all.user, all.card),
@@ -199,7 +222,10 @@ async fn export_me(state: State, auth: AuthUser) -> Result<HttpResponse, ApiErro
         "attendances": all.attendances.into_iter().map(super::attendees::own_attendance_view).collect::<Vec<_>>(),
     });
     Ok(HttpResponse::Ok()
-        .insert_header(("content-disposition", "attachment; filename=\"carnet-export.json\""))
+        .insert_header((
+            "content-disposition",
+            "attachment; filename=\"carnet-export.json\"",
+        ))
         .json(body))
 }
 

@@ -75,7 +75,10 @@ pub fn reminder_view(row: ReminderRow) -> ReminderView {
         due_local: row.due_local,
         timezone: row.timezone,
         due_at: row.due_at,
-        repeat: row.repeat_every.zip(row.repeat_unit).map(|(every, unit)| Repeat { every, unit }),
+        repeat: row
+            .repeat_every
+            .zip(row.repeat_unit)
+            .map(|(every, unit)| Repeat { every, unit }),
         snoozed_until: row.snoozed_until,
         fires_at,
         status: row.status,
@@ -133,11 +136,17 @@ fn local_time(raw: &str) -> Result<NaiveDateTime, InvalidValue> {
 
 fn repeat(r: &Repeat) -> Result<(i32, String), InvalidValue> {
     if !(1..=365).contains(&r.every) {
-        return Err(InvalidValue::new("out_of_range", "repeat.every must be between 1 and 365"));
+        return Err(InvalidValue::new(
+            "out_of_range",
+            "repeat.every must be between 1 and 365",
+        ));
     }
     match r.unit.as_str() {
         "days" | "weeks" | "months" => Ok((r.every, r.unit.clone())),
-        other => Err(InvalidValue::new("invalid_choice", format!("{other:?} is not one of days, weeks, months"))),
+        other => Err(InvalidValue::new(
+            "invalid_choice",
+            format!("{other:?} is not one of days, weeks, months"),
+        )),
     }
 }
 
@@ -165,7 +174,12 @@ fn occurrence_instant(local: NaiveDateTime, zone: TimeZone) -> DateTime<Utc> {
     }
 }
 
-fn check_links(conn: &mut PgConnection, owner: Uuid, contact: Option<Option<Uuid>>, event: Option<Option<Uuid>>) -> Result<(), ApiError> {
+fn check_links(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    contact: Option<Option<Uuid>>,
+    event: Option<Option<Uuid>>,
+) -> Result<(), ApiError> {
     let mut errors = FieldErrors::new();
     if let Some(Some(contact_id)) = contact {
         if !db::contacts::exists_for_owner(conn, owner, contact_id)? {
@@ -197,12 +211,19 @@ pub struct ReminderListQuery {
     (status = 200, body = inline(Page<ReminderView>)),
 ))]
 #[get("/reminders")]
-async fn list_reminders(state: State, auth: AuthUser, query: web::Query<ReminderListQuery>) -> Result<HttpResponse, ApiError> {
+async fn list_reminders(
+    state: State,
+    auth: AuthUser,
+    query: web::Query<ReminderListQuery>,
+) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let limit = page_limit(query.limit)?;
     if let Some(status) = &query.status {
         if !["open", "done", "cancelled"].contains(&status.as_str()) {
-            return Err(ApiError::bad_request("invalid_status", "status must be open, done or cancelled"));
+            return Err(ApiError::bad_request(
+                "invalid_status",
+                "status must be open, done or cancelled",
+            ));
         }
     }
     let filter = ReminderQuery {
@@ -213,8 +234,16 @@ async fn list_reminders(state: State, auth: AuthUser, query: web::Query<Reminder
         limit,
     };
     let owner = auth.user_id;
-    let rows = state.db.run(move |conn| db::reminders::list_by_owner(conn, owner, &filter)).await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |r| cursor::of_pair(&r.due_at, &r.id), reminder_view)))
+    let rows = state
+        .db
+        .run(move |conn| db::reminders::list_by_owner(conn, owner, &filter))
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows,
+        limit,
+        |r| cursor::of_pair(&r.due_at, &r.id),
+        reminder_view,
+    )))
 }
 
 /// Creates a reminder due at `due_local` in `timezone`. A local time that occurs twice
@@ -225,7 +254,11 @@ async fn list_reminders(state: State, auth: AuthUser, query: web::Query<Reminder
     (status = 422, body = crate::error::Problem),
 ))]
 #[post("/reminders")]
-async fn create_reminder(state: State, auth: AuthUser, body: web::Json<ReminderInput>) -> Result<HttpResponse, ApiError> {
+async fn create_reminder(
+    state: State,
+    auth: AuthUser,
+    body: web::Json<ReminderInput>,
+) -> Result<HttpResponse, ApiError> {
     let owner = auth.user_id;
     let row = state
         .db
@@ -241,10 +274,15 @@ async fn create_reminder(state: State, auth: AuthUser, body: web::Json<ReminderI
                 }
             };
             let notes = match &input.notes {
-                Some(Some(n)) => errors.check("notes", optional_text(n, Limits::LONG)).map(Option::unwrap_or_default),
+                Some(Some(n)) => errors
+                    .check("notes", optional_text(n, Limits::LONG))
+                    .map(Option::unwrap_or_default),
                 _ => Some(String::new()),
             };
-            let zone = errors.check("timezone", TimeZone::parse(input.timezone.as_deref().unwrap_or(&user.timezone)));
+            let zone = errors.check(
+                "timezone",
+                TimeZone::parse(input.timezone.as_deref().unwrap_or(&user.timezone)),
+            );
             let local = match &input.due_local {
                 Some(l) => errors.check("due_local", local_time(l)),
                 None => {
@@ -265,7 +303,9 @@ async fn create_reminder(state: State, auth: AuthUser, body: web::Json<ReminderI
             }
             errors.into_result()?;
             check_links(conn, owner, input.contact_id, input.event_id)?;
-            let (Some(title), Some(notes), Some(zone), Some(local), Some(due_at), Some(rep)) = (title, notes, zone, local, due_at, rep) else {
+            let (Some(title), Some(notes), Some(zone), Some(local), Some(due_at), Some(rep)) =
+                (title, notes, zone, local, due_at, rep)
+            else {
                 return Err(ApiError::internal("validated reminder incomplete"));
             };
             let new = NewReminder {
@@ -296,7 +336,10 @@ async fn create_reminder(state: State, auth: AuthUser, body: web::Json<ReminderI
 #[get("/reminders/{id}")]
 async fn get_reminder(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let (owner, id) = (auth.user_id, id.into_inner());
-    let row = state.db.run(move |conn| db::reminders::find_by_id_and_owner(conn, owner, id)).await?;
+    let row = state
+        .db
+        .run(move |conn| db::reminders::find_by_id_and_owner(conn, owner, id))
+        .await?;
     Ok(HttpResponse::Ok().json(reminder_view(row)))
 }
 
@@ -307,7 +350,12 @@ async fn get_reminder(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Resu
     (status = 422, body = crate::error::Problem),
 ))]
 #[patch("/reminders/{id}")]
-async fn patch_reminder(state: State, auth: AuthUser, id: web::Path<Uuid>, body: web::Json<ReminderInput>) -> Result<HttpResponse, ApiError> {
+async fn patch_reminder(
+    state: State,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+    body: web::Json<ReminderInput>,
+) -> Result<HttpResponse, ApiError> {
     let (owner, id) = (auth.user_id, id.into_inner());
     let row = state
         .db
@@ -325,7 +373,9 @@ async fn patch_reminder(state: State, auth: AuthUser, id: web::Path<Uuid>, body:
             changes.notes = match &input.notes {
                 None => None,
                 Some(None) => Some(String::new()),
-                Some(Some(n)) => errors.check("notes", optional_text(n, Limits::LONG)).map(Option::unwrap_or_default),
+                Some(Some(n)) => errors
+                    .check("notes", optional_text(n, Limits::LONG))
+                    .map(Option::unwrap_or_default),
             };
             changes.contact_id = input.contact_id;
             changes.event_id = input.event_id;
@@ -368,7 +418,11 @@ async fn patch_reminder(state: State, auth: AuthUser, id: web::Path<Uuid>, body:
                     changes.status = Some("cancelled".into());
                     changes.completed_at = Some(Some(Utc::now()));
                 }
-                Some(_) => errors.add("status", "invalid_choice", "status must be open or cancelled; use /complete to mark done"),
+                Some(_) => errors.add(
+                    "status",
+                    "invalid_choice",
+                    "status must be open or cancelled; use /complete to mark done",
+                ),
             }
             errors.into_result()?;
             check_links(conn, owner, changes.contact_id, changes.event_id)?;
@@ -384,9 +438,16 @@ async fn patch_reminder(state: State, auth: AuthUser, id: web::Path<Uuid>, body:
     (status = 404, body = crate::error::Problem),
 ))]
 #[delete("/reminders/{id}")]
-async fn delete_reminder(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+async fn delete_reminder(
+    state: State,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let (owner, id) = (auth.user_id, id.into_inner());
-    state.db.run(move |conn| db::reminders::delete(conn, owner, id)).await?;
+    state
+        .db
+        .run(move |conn| db::reminders::delete(conn, owner, id))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -397,7 +458,11 @@ async fn delete_reminder(state: State, auth: AuthUser, id: web::Path<Uuid>) -> R
     (status = 404, body = crate::error::Problem),
 ))]
 #[post("/reminders/{id}/complete")]
-async fn complete_reminder(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
+async fn complete_reminder(
+    state: State,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
     let (owner, id) = (auth.user_id, id.into_inner());
     let row = state
         .db
@@ -405,13 +470,19 @@ async fn complete_reminder(state: State, auth: AuthUser, id: web::Path<Uuid>) ->
             let current = db::reminders::find_by_id_and_owner(conn, owner, id)?;
             let now = Utc::now();
             let mut changes = ReminderChanges::default();
-            match (current.repeat_every, current.repeat_unit.as_deref(), TimeZone::parse(&current.timezone)) {
+            match (
+                current.repeat_every,
+                current.repeat_unit.as_deref(),
+                TimeZone::parse(&current.timezone),
+            ) {
                 (Some(every), Some(unit), Ok(zone)) if current.status == "open" => {
                     let mut local = current.due_local;
                     let mut at = current.due_at;
                     // Step past now, so completing late does not leave occurrences due.
                     for _ in 0..10_000 {
-                        let Some(next) = next_occurrence(local, every, unit) else { break };
+                        let Some(next) = next_occurrence(local, every, unit) else {
+                            break;
+                        };
                         local = next;
                         at = occurrence_instant(next, zone);
                         if at > now {
@@ -440,17 +511,28 @@ async fn complete_reminder(state: State, auth: AuthUser, id: web::Path<Uuid>) ->
     (status = 422, body = crate::error::Problem),
 ))]
 #[post("/reminders/{id}/snooze")]
-async fn snooze_reminder(state: State, auth: AuthUser, id: web::Path<Uuid>, body: web::Json<SnoozeRequest>) -> Result<HttpResponse, ApiError> {
+async fn snooze_reminder(
+    state: State,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+    body: web::Json<SnoozeRequest>,
+) -> Result<HttpResponse, ApiError> {
     let (owner, id) = (auth.user_id, id.into_inner());
     let now = Utc::now();
     let until = match (body.until, body.minutes) {
         (Some(until), None) if until > now => until,
         (Some(_), None) => {
-            return Err(ApiError::invalid("until", InvalidValue::new("in_the_past", "must be in the future")))
+            return Err(ApiError::invalid(
+                "until",
+                InvalidValue::new("in_the_past", "must be in the future"),
+            ))
         }
         (None, Some(m)) if (1..=525_600).contains(&m) => now + chrono::Duration::minutes(m),
         (None, Some(_)) => {
-            return Err(ApiError::invalid("minutes", InvalidValue::new("out_of_range", "must be between 1 and 525600")))
+            return Err(ApiError::invalid(
+                "minutes",
+                InvalidValue::new("out_of_range", "must be between 1 and 525600"),
+            ))
         }
         _ => {
             return Err(ApiError::invalid(
@@ -466,7 +548,10 @@ async fn snooze_reminder(state: State, auth: AuthUser, id: web::Path<Uuid>, body
             if current.status != "open" {
                 return Err(ApiError::Conflict {
                     code: "reminder_closed",
-                    detail: format!("This reminder is {}; only open reminders can be snoozed.", current.status),
+                    detail: format!(
+                        "This reminder is {}; only open reminders can be snoozed.",
+                        current.status
+                    ),
                 });
             }
             let changes = ReminderChanges {
@@ -490,9 +575,18 @@ mod tests {
 
     #[test]
     fn months_clamp_to_the_last_day() {
-        assert_eq!(next_occurrence(local("2026-01-31T09:00:00"), 1, "months").unwrap(), local("2026-02-28T09:00:00"));
-        assert_eq!(next_occurrence(local("2028-01-31T09:00:00"), 1, "months").unwrap(), local("2028-02-29T09:00:00"));
-        assert_eq!(next_occurrence(local("2026-11-24T09:00:00"), 2, "weeks").unwrap(), local("2026-12-08T09:00:00"));
+        assert_eq!(
+            next_occurrence(local("2026-01-31T09:00:00"), 1, "months").unwrap(),
+            local("2026-02-28T09:00:00")
+        );
+        assert_eq!(
+            next_occurrence(local("2028-01-31T09:00:00"), 1, "months").unwrap(),
+            local("2028-02-29T09:00:00")
+        );
+        assert_eq!(
+            next_occurrence(local("2026-11-24T09:00:00"), 2, "weeks").unwrap(),
+            local("2026-12-08T09:00:00")
+        );
     }
 
     #[test]

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 use sync_core::{
-    merge, normalise_key, Clock, CollectionSchema, Conflict, FieldChange, Hlc, Mutation, Op,
-    RecordState,
+    merge, normalise_key, Clock, CollectionSchema, Conflict, FieldChange, Hlc, Mutation, Op, RecordState,
 };
 
 pub const START_MS: u64 = 1_763_900_000_000;
@@ -148,8 +147,7 @@ pub fn build_history(devices: usize, steps: &[Step]) -> History {
                 let stamp = dev.clock.tick(local_now);
                 let tag = json!(TAG_POOL[step.a as usize % TAG_POOL.len()]);
                 let add = action == 2;
-                h.set_ops
-                    .push((normalise_key(&tag), tag.clone(), stamp, add));
+                h.set_ops.push((normalise_key(&tag), tag.clone(), stamp, add));
                 let (add, remove) = if add {
                     (vec![tag], vec![])
                 } else {
@@ -163,11 +161,7 @@ pub fn build_history(devices: usize, steps: &[Step]) -> History {
                 let base = dev.text.clone();
                 let bytes = base.as_bytes();
                 let mut pos = step.a as usize % (bytes.len() + 1);
-                while pos > 0
-                    && pos < bytes.len()
-                    && is_id_char(bytes[pos - 1])
-                    && is_id_char(bytes[pos])
-                {
+                while pos > 0 && pos < bytes.len() && is_id_char(bytes[pos - 1]) && is_id_char(bytes[pos]) {
                     pos += 1;
                 }
                 let id = format!("Q{d}K{k}Z");

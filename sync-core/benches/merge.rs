@@ -12,7 +12,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use serde_json::json;
 use sync_core::text::merge3;
 use sync_core::{
-    merge, merge_scalar, CollectionSchema, FieldChange, Hlc, Mutation, Op, RecordState, ScalarField,
+    merge, merge_owned, merge_scalar, merge_scalar_owned, CollectionSchema, FieldChange, Hlc, Mutation, Op,
+    RecordState, ScalarField,
 };
 
 const A: u128 = 0xaaaa_0000_0000_0000_0000_0000_0000_0001;
@@ -98,6 +99,20 @@ fn scalar_benches(c: &mut Criterion) {
             BatchSize::SmallInput,
         )
     });
+    // The same path as the server's push handler calls it: the decoded mutation is consumed
+    // (`merge_owned`), so winning values are moved into the state, not cloned. Cloning the
+    // state and the mutation is set-up, outside the timing; the state and the outcome are
+    // returned so that freeing them is not timed either, as in the other benchmarks.
+    g.bench_function("sync_core_merge_owned_100_fields", |bench| {
+        bench.iter_batched(
+            || (base.clone(), mb.clone()),
+            |(mut state, m)| {
+                let outcome = merge_owned(&mut state, m, &schema).unwrap();
+                black_box((state, outcome))
+            },
+            BatchSize::SmallInput,
+        )
+    });
     // The register rule alone.
     g.bench_function("sync_core_register_100_fields", |bench| {
         let values: Vec<_> = (0..KEYS).map(|i| json!(format!("b {i}"))).collect();
@@ -114,6 +129,29 @@ fn scalar_benches(c: &mut Criterion) {
                 let mut conflicts = Vec::new();
                 for (f, v) in fields.iter_mut().zip(&values) {
                     merge_scalar("name", f, v, at(2, B), &mut conflicts);
+                }
+                black_box(conflicts)
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    // The owned register rule alone (incoming values moved in; cloning them is set-up).
+    g.bench_function("sync_core_register_owned_100_fields", |bench| {
+        let values: Vec<_> = (0..KEYS).map(|i| json!(format!("b {i}"))).collect();
+        bench.iter_batched_ref(
+            || {
+                let fields = (0..KEYS)
+                    .map(|i| ScalarField {
+                        value: json!(format!("a {i}")),
+                        stamp: at(1, A),
+                    })
+                    .collect::<Vec<_>>();
+                (fields, values.clone())
+            },
+            |(fields, values)| {
+                let mut conflicts = Vec::new();
+                for (f, v) in fields.iter_mut().zip(values.drain(..)) {
+                    merge_scalar_owned("name", f, v, at(2, B), &mut conflicts);
                 }
                 black_box(conflicts)
             },

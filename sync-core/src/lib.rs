@@ -11,7 +11,9 @@
 //!    a text) in a [`SyncSchema`].
 //! 2. For each pushed mutation: [`SyncSchema::decode`] (typed [`MutationError`] per case),
 //!    then [`Clock::observe`] with the server's wall clock (refuses stamps too far ahead,
-//!    [`StampTooFarAhead`]), then [`merge`] into the stored [`RecordState`].
+//!    [`StampTooFarAhead`]), then [`merge`] into the stored [`RecordState`] ([`merge_owned`]
+//!    when the mutation is not needed afterwards: same result, winning values moved instead
+//!    of cloned).
 //! 3. [`MergeOutcome::conflicts`] go to the conflict history; [`RecordState::render`] gives
 //!    the pull format (`record` and per-field `stamps`).
 //!
@@ -151,8 +153,8 @@ pub use conflict::{Conflict, ConflictKind, EXISTENCE_FIELD};
 pub use hlc::{check_skew, node_hex, Clock, Hlc, ParseHlcError, StampTooFarAhead, DEFAULT_MAX_SKEW_MS};
 pub use mutation::{FieldChange, Mutation, MutationError, Op, SyncSchema};
 pub use record::{
-    merge, merge_scalar, merge_text, Existence, FieldState, MergeOutcome, RecordState, RenderedRecord,
-    ScalarField, TextField,
+    merge, merge_owned, merge_scalar, merge_scalar_owned, merge_text, Existence, FieldState, MergeOutcome,
+    RecordState, RenderedRecord, ScalarField, TextField,
 };
 pub use schema::{normalise_key, CollectionSchema, FieldKind};
 pub use set::{SetElement, SetField};

@@ -281,3 +281,19 @@ fn every_value_that_lost_a_race_is_in_the_conflicts() {
         Ok(())
     });
 }
+
+#[test]
+fn owned_merge_decides_exactly_like_merge() {
+    run("owned", |h, s1, _| {
+        let schema = common::schema();
+        let mut borrowed = RecordState::new();
+        let mut owned = RecordState::new();
+        for m in schedule(h, s1).concat() {
+            let expected = sync_core::merge(&mut borrowed, &m, &schema).unwrap();
+            let got = sync_core::merge_owned(&mut owned, m, &schema).unwrap();
+            prop_assert_eq!(got, expected);
+            prop_assert_eq!(&owned, &borrowed);
+        }
+        Ok(())
+    });
+}

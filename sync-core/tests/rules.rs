@@ -394,3 +394,63 @@ fn memory_per_field_stamp() {
     let json = serde_json::to_string(&Hlc::zero()).unwrap();
     assert_eq!(json.len(), 56); // 54 characters and quotes in the stored JSONB
 }
+
+/// The field walk in `merge` has two modes (in step with the stored fields, or one search per
+/// change when the record has many more fields than the mutation); both, with new fields
+/// inserted mid-walk and a deleted record, must decide like a field-by-field reference.
+#[test]
+fn wide_records_and_new_fields_merge_like_single_field_edits() {
+    let names: Vec<String> = (0..40).map(|i| format!("f{i:02}")).collect();
+    let wide = |hlc: Hlc, pick: &dyn Fn(usize) -> bool, v: &str| {
+        let fields: Vec<(&str, FieldChange)> = names
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| pick(*i))
+            .map(|(_, n)| (n.as_str(), FieldChange::Scalar(json!(format!("{v} {n}")))))
+            .collect();
+        mutation(Op::Upsert, hlc, &fields)
+    };
+    let history = [
+        wide(at(1, A), &|i| i % 3 == 0, "a"),
+        wide(at(2, B), &|i| i % 2 == 0, "b"),
+        mutation(Op::Delete, at(3, C), &[]),
+        wide(at(4, A), &|i| i == 7 || i == 30, "a2"),
+        wide(at(5, C), &|_| true, "c"),
+        wide(at(6, B), &|i| i == 39, "b2"),
+        wide(at(1, C), &|i| i % 5 == 1, "old"),
+    ];
+    let mut state = RecordState::new();
+    let mut owned = RecordState::new();
+    let mut reference = RecordState::new();
+    for m in &history {
+        let out = apply(&mut state, m);
+        assert_eq!(
+            sync_core::merge_owned(&mut owned, m.clone(), &schema()).unwrap(),
+            out
+        );
+        assert_eq!(owned, state);
+        // Reference: the same mutation's fields one at a time, existence first.
+        let mut expected = MergeOutcome::default();
+        let first = Mutation {
+            fields: Default::default(),
+            ..m.clone()
+        };
+        let head = apply(&mut reference, &first);
+        expected.existence_changed = head.existence_changed;
+        expected.conflicts = head.conflicts;
+        for (name, change) in &m.fields {
+            reference.applied.remove(&m.hlc);
+            let one = Mutation {
+                fields: [(name.clone(), change.clone())].into(),
+                op: Op::Upsert,
+                ..m.clone()
+            };
+            let o = apply(&mut reference, &one);
+            expected.changed_fields.extend(o.changed_fields);
+            expected.conflicts.extend(o.conflicts);
+        }
+        assert_eq!(reference, state);
+        assert_eq!(out.changed_fields, expected.changed_fields);
+        assert_eq!(out.conflicts, expected.conflicts);
+    }
+}

@@ -268,10 +268,15 @@ kill -0 "$SERVER_PID" 2>/dev/null || die "the server died during the run"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 PG_VERSION=$(sql -c "SHOW server_version" | cut -d' ' -f1)
-REV=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "${CARNET_BIN:-}" ]; then
+    REV="binary $CARNET_BIN"
+else
+    REV="commit $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+fi
+LOAD=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo '?')
 
 cat <<EOF
-Run: $(date -u +%Y-%m-%dT%H:%MZ), commit $REV, $(nproc) CPU(s), PostgreSQL $PG_VERSION, server pool ${CARNET_DB_POOL_SIZE:-16}, $CONNS connections, ${DURATION}s per run, $THREADS wrk threads / pgbench jobs, wrk and pgbench on the same machine.
+Run: $(date -u +%Y-%m-%dT%H:%MZ), $REV, $(nproc) CPU(s) (load average $LOAD at the end), PostgreSQL $PG_VERSION, server pool ${CARNET_DB_POOL_SIZE:-16}, $CONNS connections, ${DURATION}s per run, $THREADS wrk threads / pgbench jobs, wrk and pgbench on the same machine.
 
 | Workload | API req/s | API p50 ms | API p99 ms | API non-2xx/errors | SQL tps (pgbench) | SQL p50 ms | SQL p99 ms | API/SQL throughput | Server peak RSS MB |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|

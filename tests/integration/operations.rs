@@ -109,3 +109,43 @@ async fn the_docs_page_needs_no_internet() {
     assert_eq!(bundle.status, 200);
     assert!(bundle.text.len() > 100_000);
 }
+
+#[tokio::test]
+async fn serve_creates_a_missing_database_and_migrates_it() {
+    use diesel::prelude::*;
+    let name = format!(
+        "carnet_test_{}_{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let url = carnet_tests::database_url(&name);
+    assert!(
+        PgConnection::establish(&url).is_err(),
+        "the database should not exist yet"
+    );
+    let settings = carnet::config::Settings::from_lookup(|key| match key {
+        "DATABASE_URL" => Some(url.clone()),
+        "CARNET_LISTEN" => Some("127.0.0.1:0".into()),
+        "CARNET_DB_POOL_SIZE" => Some("2".into()),
+        "CARNET_HTTP_WORKERS" => Some("1".into()),
+        _ => None,
+    })
+    .unwrap();
+    let app = carnet::startup::Application::build(settings).await.unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let ready = reqwest::get(format!("{address}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let mut conn = PgConnection::establish(&url).unwrap();
+    diesel::sql_query("SELECT 1 FROM contacts LIMIT 1")
+        .execute(&mut conn)
+        .unwrap();
+    drop(conn);
+    let mut admin = PgConnection::establish(&carnet_tests::database_url("postgres")).unwrap();
+    diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .unwrap();
+}

@@ -5,6 +5,7 @@
 mod auth;
 mod contacts;
 mod errors;
+mod events;
 mod interactions;
 mod migrations;
 mod operations;

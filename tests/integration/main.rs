@@ -4,6 +4,7 @@
 
 mod auth;
 mod contacts;
+mod devices;
 mod errors;
 mod events;
 mod interactions;

@@ -591,3 +591,50 @@ async fn another_user_cannot_change_or_remove_an_attendance() {
     assert_eq!(list.len(), 2);
     assert_eq!(list[1]["status"], "registered");
 }
+
+#[tokio::test]
+async fn roles_cannot_route_around_the_organizers_attendance() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let e = event(
+        &app,
+        &lise,
+        json!({ "kind": "apero", "title": "Apéro", "starts_at": "2026-12-01T18:00:00Z", "capacity": 1 }),
+    )
+    .await;
+    let own = attendees(&app, &lise, &e).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let own_path = format!("{}/{own}", attendees_path(&e));
+    // Demoting the organizer would let their attendance be deleted.
+    app.patch(&own_path, &lise.token, json!({ "role": "attendee" }))
+        .await
+        .assert_problem(409, "organizer_attendance");
+    app.delete(&own_path, &lise.token)
+        .await
+        .assert_problem(409, "organizer_attendance");
+    assert_eq!(attendees(&app, &lise, &e).await[0]["role"], "organizer");
+    // A guest cannot be made organizer (and so stop taking a place).
+    let g = guest(&app, &lise, &e, json!({ "name": "Claire" })).await;
+    let promoted = app
+        .patch(
+            &format!("{}/{}", attendees_path(&e), g["id"].as_str().unwrap()),
+            &lise.token,
+            json!({ "role": "organizer" }),
+        )
+        .await;
+    promoted.assert_problem(422, "validation_failed");
+    assert_eq!(promoted.error_fields(), ["role"]);
+    let host = app
+        .patch(
+            &format!("{}/{}", attendees_path(&e), g["id"].as_str().unwrap()),
+            &lise.token,
+            json!({ "role": "host" }),
+        )
+        .await;
+    assert_eq!(host.status, 200, "{}", host.text);
+    assert_eq!(host.body["role"], "host");
+    let next = guest(&app, &lise, &e, json!({ "name": "Paul" })).await;
+    assert_eq!(next["status"], "waitlisted");
+}

@@ -4,8 +4,11 @@
 
 mod auth;
 mod contacts;
+mod devices;
 mod errors;
+mod events;
 mod interactions;
+mod me;
 mod migrations;
 mod operations;
 mod reminders;

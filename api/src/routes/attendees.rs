@@ -273,12 +273,22 @@ async fn patch_attendee(
                     .status
                     .as_deref()
                     .and_then(|s| errors.check("status", choice(s, &STATUSES))),
-                role: input
-                    .role
-                    .as_deref()
-                    .and_then(|r| errors.check("role", choice(r, &ROLES))),
                 ..Default::default()
             };
+            if let Some(r) = input.role.as_deref() {
+                if current.role == "organizer" {
+                    // Demoting the organizer would route around the delete rule below.
+                    if r.trim() != "organizer" {
+                        return Err(ApiError::Conflict {
+                            code: "organizer_attendance",
+                            detail: "The organizer's own role cannot change.".into(),
+                        });
+                    }
+                } else {
+                    // As when a guest is added: nobody else becomes organizer.
+                    changes.role = errors.check("role", choice(r, &ROLES[1..]));
+                }
+            }
             if current.user_id.is_some() && (input.name.is_some() || input.email.is_some()) {
                 errors.add(
                     "name",

@@ -212,7 +212,22 @@ async fn patch_device(
     let (owner, id) = (auth.user_id, id.into_inner());
     let row = state
         .db
-        .run(move |conn| db::devices::update(conn, owner, id, &changes))
+        .transaction(move |conn| {
+            // As on create: a push token needs its provider, whichever of the two the patch names.
+            let current = db::devices::find_by_id_and_owner(conn, owner, id)?;
+            let provider = changes.push_provider.clone().unwrap_or(current.push_provider);
+            let has_token = match &changes.push_token {
+                Some(t) => t.is_some(),
+                None => current.push_token.is_some(),
+            };
+            if has_token && provider.is_none() {
+                return Err(ApiError::invalid(
+                    "push_provider",
+                    InvalidValue::new("required", "a push token needs its push_provider"),
+                ));
+            }
+            db::devices::update(conn, owner, id, &changes)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(device_view(row)))
 }

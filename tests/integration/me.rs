@@ -1,0 +1,401 @@
+use carnet_tests::{spawn_app, TestApp, User};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn me(app: &TestApp, user: &User) -> Value {
+    let answer = app.get("/v1/me", &user.token).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.body
+}
+
+fn ids(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not a list: {list}"))
+        .iter()
+        .map(|v| v["id"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn me_shows_my_account_and_an_empty_card() {
+    let app = spawn_app().await;
+    let user = app
+        .register_with(
+            "Lise Cardinal",
+            json!({ "timezone": "America/Montreal", "locale": "fr-CA" }),
+        )
+        .await;
+    let m = me(&app, &user).await;
+    assert_eq!(m["id"], user.id.as_str());
+    assert_eq!(m["email"], user.email.as_str());
+    assert_eq!(m["display_name"], "Lise Cardinal");
+    assert_eq!(m["timezone"], "America/Montreal");
+    assert_eq!(m["locale"], "fr-CA");
+    assert_eq!(m["region"], "CA");
+    assert_eq!(
+        m["card"],
+        json!({ "headline": null, "organization": null, "email": null, "phone": null, "links": [], "city": null })
+    );
+    assert!(m.get("password").is_none() && m.get("password_hash").is_none());
+    let anonymous = app.request(Method::GET, "/v1/me", None, None).await;
+    assert_eq!(anonymous.status, 401);
+}
+
+#[tokio::test]
+async fn patch_me_sets_settings_and_a_normalised_card() {
+    let app = spawn_app().await;
+    let user = app.register("Lise").await;
+    let patched = app
+        .patch(
+            "/v1/me",
+            &user.token,
+            json!({
+                "display_name": " Lise C. ",
+                "timezone": "Europe/Paris",
+                "locale": "fr_FR",
+                "region": "FR",
+                "card": {
+                    "headline": "Fondatrice",
+                    "organization": "Coopérative du Coin",
+                    "email": "Lise@Example.ORG",
+                    "phone": "06 12 34 56 78",
+                    "links": ["linkedin.com/in/lise", "https://lise.example.org/blog"],
+                    "city": "Lyon"
+                }
+            }),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    let m = &patched.body;
+    assert_eq!(m["display_name"], "Lise C.");
+    assert_eq!(m["timezone"], "Europe/Paris");
+    assert_eq!(m["locale"], "fr-FR");
+    assert_eq!(m["region"], "FR");
+    assert_eq!(m["email"], user.email.as_str());
+    let card = &m["card"];
+    assert_eq!(card["headline"], "Fondatrice");
+    assert_eq!(card["organization"], "Coopérative du Coin");
+    assert_eq!(card["email"], "Lise@example.org");
+    assert_eq!(card["phone"], "+33612345678");
+    assert_eq!(
+        card["links"],
+        json!(["https://linkedin.com/in/lise", "https://lise.example.org/blog"])
+    );
+    assert_eq!(card["city"], "Lyon");
+    assert_eq!(&me(&app, &user).await, m);
+}
+
+#[tokio::test]
+async fn a_partial_card_patch_keeps_the_other_fields_and_null_clears() {
+    let app = spawn_app().await;
+    let user = app.register_with("Lise", json!({ "locale": "fr-FR" })).await;
+    let first = app
+        .patch(
+            "/v1/me",
+            &user.token,
+            json!({ "card": { "headline": "Fondatrice", "organization": "Coop", "phone": "+33 6 12 34 56 78", "links": ["lise.example.org/a"], "city": "Lyon" } }),
+        )
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let second = app
+        .patch(
+            "/v1/me",
+            &user.token,
+            json!({ "card": { "city": "Paris", "organization": null } }),
+        )
+        .await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    let card = &second.body["card"];
+    assert_eq!(card["city"], "Paris");
+    assert_eq!(card["organization"], Value::Null);
+    assert_eq!(card["headline"], "Fondatrice");
+    assert_eq!(card["phone"], "+33612345678");
+    assert_eq!(card["links"], json!(["https://lise.example.org/a"]));
+    // A patch without a card leaves the card alone.
+    let third = app
+        .patch("/v1/me", &user.token, json!({ "display_name": "Lise B" }))
+        .await;
+    assert_eq!(&third.body["card"], card);
+    let cleared = app
+        .patch(
+            "/v1/me",
+            &user.token,
+            json!({ "card": { "phone": null, "links": null, "headline": null } }),
+        )
+        .await;
+    assert_eq!(cleared.status, 200, "{}", cleared.text);
+    let card = &cleared.body["card"];
+    assert_eq!(card["phone"], Value::Null);
+    assert_eq!(card["links"], json!([]));
+    assert_eq!(card["headline"], Value::Null);
+    assert_eq!(card["city"], "Paris");
+    assert_eq!(cleared.body["display_name"], "Lise B");
+    let region_cleared = app.patch("/v1/me", &user.token, json!({ "region": null })).await;
+    assert_eq!(region_cleared.body["region"], Value::Null);
+}
+
+#[tokio::test]
+async fn a_bad_patch_names_each_field_and_changes_nothing() {
+    let app = spawn_app().await;
+    let user = app.register_with("Lise", json!({ "locale": "fr-FR" })).await;
+    app.patch(
+        "/v1/me",
+        &user.token,
+        json!({ "card": { "city": "Lyon", "email": "lise@example.org" } }),
+    )
+    .await;
+    let before = me(&app, &user).await;
+    let bad = app
+        .patch(
+            "/v1/me",
+            &user.token,
+            json!({
+                "display_name": "Changed",
+                "timezone": "Mars/Olympus",
+                "region": "ZZ",
+                "card": { "city": "Paris", "email": "not-an-email", "phone": "12", "links": ["javascript:alert(1)"] }
+            }),
+        )
+        .await;
+    bad.assert_problem(422, "validation_failed");
+    let mut fields = bad.error_fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        ["card.email", "card.links[0]", "card.phone", "region", "timezone"]
+    );
+    assert_eq!(me(&app, &user).await, before);
+    app.patch("/v1/me", &user.token, json!({ "display_name": "" }))
+        .await
+        .assert_problem(422, "validation_failed");
+    app.patch("/v1/me", &user.token, json!({ "nickname": "Lili" }))
+        .await
+        .assert_problem(400, "invalid_body");
+    app.patch("/v1/me", &user.token, json!({ "card": { "twitter": "@lise" } }))
+        .await
+        .assert_problem(400, "invalid_body");
+    app.patch("/v1/me", &user.token, json!({ "email": "other@example.org" }))
+        .await
+        .assert_problem(400, "invalid_body");
+    assert_eq!(me(&app, &user).await, before);
+}
+
+#[tokio::test]
+async fn a_phone_without_country_code_is_read_in_my_region() {
+    let app = spawn_app().await;
+    let user = app.register("Lise").await; // locale "en": no region
+    let refused = app
+        .patch(
+            "/v1/me",
+            &user.token,
+            json!({ "card": { "phone": "06 12 34 56 78" } }),
+        )
+        .await;
+    refused.assert_problem(422, "validation_failed");
+    assert_eq!(refused.error_fields(), ["card.phone"]);
+    let montreal = app
+        .patch(
+            "/v1/me",
+            &user.token,
+            json!({ "region": "ca", "card": { "phone": "(514) 555-0199" } }),
+        )
+        .await;
+    assert_eq!(montreal.status, 200, "{}", montreal.text);
+    assert_eq!(montreal.body["region"], "CA");
+    assert_eq!(montreal.body["card"]["phone"], "+15145550199");
+}
+
+#[tokio::test]
+async fn the_export_holds_everything_i_own_and_nothing_of_others() {
+    let app = spawn_app().await;
+    let lise = app.register_with("Lise", json!({ "locale": "fr-FR" })).await;
+    let nicolas = app.register("Nicolas").await;
+    app.patch(
+        "/v1/me",
+        &lise.token,
+        json!({ "card": { "headline": "Fondatrice", "phone": "06 12 34 56 78" } }),
+    )
+    .await;
+    let device = app
+        .post(
+            "/v1/devices",
+            &lise.token,
+            json!({ "platform": "android", "name": "Pixel" }),
+        )
+        .await
+        .body;
+    let contact = app.contact(&lise, json!({ "name": "Claire" })).await;
+    let interaction = app
+        .post(
+            &format!("/v1/contacts/{}/interactions", contact["id"].as_str().unwrap()),
+            &lise.token,
+            json!({ "kind": "meal", "occurred_at": "2026-11-20T12:30:00Z" }),
+        )
+        .await;
+    assert_eq!(interaction.status, 201, "{}", interaction.text);
+    let reminder = app
+        .post(
+            "/v1/reminders",
+            &lise.token,
+            json!({ "title": "Rappeler Claire", "due_local": "2026-12-01T09:00:00", "timezone": "Europe/Paris" }),
+        )
+        .await;
+    assert_eq!(reminder.status, 201, "{}", reminder.text);
+    let event = app
+        .post(
+            "/v1/events",
+            &lise.token,
+            json!({ "kind": "apero", "title": "Apéro", "starts_at": "2026-12-01T18:00:00Z" }),
+        )
+        .await
+        .body;
+    let attendees = app
+        .get(
+            &format!("/v1/events/{}/attendees", event["id"].as_str().unwrap()),
+            &lise.token,
+        )
+        .await;
+    let attendance = attendees.body["items"][0]["id"].as_str().unwrap().to_string();
+    // Nicolas's data, which must not appear.
+    app.post(
+        "/v1/devices",
+        &nicolas.token,
+        json!({ "platform": "ios", "name": "iPhone de Nicolas" }),
+    )
+    .await;
+    app.contact(&nicolas, json!({ "name": "Secret de Nicolas" }))
+        .await;
+    app.post(
+        "/v1/events",
+        &nicolas.token,
+        json!({ "kind": "jelly", "title": "Jelly de Nicolas", "starts_at": "2026-12-02T08:00:00Z" }),
+    )
+    .await;
+
+    let export = app.get("/v1/me/export", &lise.token).await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    assert!(export
+        .headers
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("attachment")));
+    let x = &export.body;
+    assert_eq!(x["user"]["id"], lise.id.as_str());
+    assert_eq!(x["user"]["email"], lise.email.as_str());
+    assert_eq!(x["user"]["card"]["headline"], "Fondatrice");
+    assert_eq!(x["user"]["card"]["phone"], "+33612345678");
+    assert_eq!(ids(&x["devices"]), [device["id"].as_str().unwrap()]);
+    assert_eq!(ids(&x["contacts"]), [contact["id"].as_str().unwrap()]);
+    assert_eq!(
+        ids(&x["interactions"]),
+        [interaction.body["id"].as_str().unwrap()]
+    );
+    assert_eq!(ids(&x["reminders"]), [reminder.body["id"].as_str().unwrap()]);
+    assert_eq!(ids(&x["events"]), [event["id"].as_str().unwrap()]);
+    assert_eq!(x["events"][0]["join_code"], event["join_code"]);
+    assert_eq!(ids(&x["attendances"]), [attendance.as_str()]);
+    assert_eq!(x["attendances"][0]["role"], "organizer");
+    for theirs in ["Nicolas", nicolas.id.as_str(), nicolas.email.as_str()] {
+        assert!(!export.text.contains(theirs), "the export shows {theirs}");
+    }
+    assert!(!export.text.contains("password"));
+}
+
+#[tokio::test]
+async fn erasing_my_account_frees_my_email_and_spares_others() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let nicolas = app.register("Nicolas").await;
+    app.contact(&lise, json!({ "name": "Claire" })).await;
+    app.post(
+        "/v1/devices",
+        &lise.token,
+        json!({ "platform": "ios", "name": "iPhone" }),
+    )
+    .await;
+    app.post(
+        "/v1/events",
+        &lise.token,
+        json!({ "kind": "apero", "title": "Apéro de Lise", "starts_at": "2026-12-01T18:00:00Z" }),
+    )
+    .await;
+    let their_contact = app.contact(&nicolas, json!({ "name": "Paul" })).await;
+    let their_event = app
+        .post(
+            "/v1/events",
+            &nicolas.token,
+            json!({ "kind": "jelly", "title": "Jelly", "starts_at": "2026-12-02T08:00:00Z" }),
+        )
+        .await
+        .body;
+    let before = app.get("/v1/me/export", &nicolas.token).await.body;
+
+    assert_eq!(app.delete("/v1/me", &lise.token).await.status, 204);
+    // Her tokens stop working.
+    assert_eq!(app.get("/v1/me", &lise.token).await.status, 401);
+    assert_eq!(app.get("/v1/contacts", &lise.token).await.status, 401);
+    let refreshed = app
+        .request(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": lise.refresh_token })),
+        )
+        .await;
+    assert_eq!(refreshed.status, 401, "{}", refreshed.text);
+    let login = app
+        .request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({ "email": lise.email, "password": lise.password })),
+        )
+        .await;
+    assert_eq!(login.status, 401, "{}", login.text);
+    // The email is free again, for a new and empty account.
+    let again = app
+        .request(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({ "email": lise.email, "password": lise.password, "display_name": "Lise again" })),
+        )
+        .await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_ne!(again.body["user"]["id"], lise.id.as_str());
+    let token = again.body["access_token"].as_str().unwrap();
+    assert_eq!(app.get("/v1/contacts", token).await.body["items"], json!([]));
+    assert_eq!(app.get("/v1/events", token).await.body["items"], json!([]));
+    assert_eq!(app.get("/v1/devices", token).await.body["items"], json!([]));
+    // Nicolas keeps everything.
+    let after = app.get("/v1/me/export", &nicolas.token).await.body;
+    for key in [
+        "user",
+        "devices",
+        "contacts",
+        "interactions",
+        "reminders",
+        "events",
+        "attendances",
+    ] {
+        assert_eq!(after[key], before[key], "{key} changed");
+    }
+    assert_eq!(
+        app.get(
+            &format!("/v1/contacts/{}", their_contact["id"].as_str().unwrap()),
+            &nicolas.token
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        app.get(
+            &format!("/v1/events/{}", their_event["id"].as_str().unwrap()),
+            &nicolas.token
+        )
+        .await
+        .status,
+        200
+    );
+}

@@ -311,8 +311,27 @@ impl Mutation {
         if self.op == Op::Delete && !self.fields.is_empty() {
             return Err(MutationError::FieldsNotAllowed { op: self.op });
         }
+        // Both maps are sorted by name: unless the schema declares many more fields than the
+        // mutation changes, walk the declarations in step instead of searching each name.
+        let sparse = schema.fields.len() > 4 * self.fields.len();
+        let mut declared = schema.fields.iter().peekable();
         for (name, change) in &self.fields {
-            let expected = schema.kind_of(name);
+            let expected = if sparse {
+                schema.kind_of(name)
+            } else {
+                loop {
+                    match declared.peek() {
+                        Some((k, kind)) => match k.as_str().cmp(name) {
+                            std::cmp::Ordering::Less => {
+                                declared.next();
+                            }
+                            std::cmp::Ordering::Equal => break **kind,
+                            std::cmp::Ordering::Greater => break FieldKind::Scalar,
+                        },
+                        None => break FieldKind::Scalar,
+                    }
+                }
+            };
             if change.kind() != expected {
                 return Err(MutationError::FieldKindMismatch {
                     field: name.clone(),
@@ -513,6 +532,60 @@ mod tests {
             }
         );
         assert_eq!(MutationError::NotAnObject.code(), "not_an_object");
+    }
+
+    /// `check` walks the schema in step with the fields, or searches it when the schema is
+    /// much larger than the mutation: both must find every declared kind.
+    #[test]
+    fn check_finds_declared_kinds_in_both_walks() {
+        let schema = CollectionSchema::new("contacts")
+            .scalars(["b", "d"])
+            .sets(["c", "f", "h", "j"])
+            .texts(["e", "g", "i"]);
+        let m = |fields: &[(&str, FieldChange)]| Mutation {
+            mutation_id: 1,
+            collection: "contacts".into(),
+            id: "x".into(),
+            op: Op::Upsert,
+            hlc: Hlc::zero(),
+            fields: fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect(),
+        };
+        let scalar = FieldChange::Scalar(json!(1));
+        let set = FieldChange::Set {
+            add: vec![],
+            remove: vec![],
+        };
+        let text = FieldChange::Text {
+            base: String::new(),
+            value: String::new(),
+        };
+        let all = m(&[
+            ("a", scalar.clone()),
+            ("b", scalar.clone()),
+            ("c", set.clone()),
+            ("cc", scalar.clone()),
+            ("e", text.clone()),
+            ("j", set.clone()),
+            ("z", scalar.clone()),
+        ]);
+        assert_eq!(all.check(&schema), Ok(()));
+        for (field, change, expected) in [
+            ("c", &scalar, FieldKind::Set),
+            ("e", &set, FieldKind::Text),
+            ("j", &text, FieldKind::Set),
+            ("zz", &set, FieldKind::Scalar),
+        ] {
+            let err = MutationError::FieldKindMismatch {
+                field: field.into(),
+                expected,
+            };
+            // One field against nine declarations: searched.
+            assert_eq!(m(&[(field, change.clone())]).check(&schema), Err(err.clone()));
+            // Among several fields: walked in step.
+            let mut many = all.clone();
+            many.fields.insert(field.into(), change.clone());
+            assert_eq!(many.check(&schema), Err(err));
+        }
     }
 
     #[test]

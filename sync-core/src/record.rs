@@ -3,6 +3,7 @@
 //! [`RecordState`] is what the api stores next to the row (as JSONB): the existence
 //! register, one merge state per field, and the stamps of the mutations already applied.
 
+use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
@@ -388,10 +389,18 @@ fn merge_fields<C: Change>(
             rest = fields
                 .range_mut::<str, _>((Bound::Included(key), Bound::Unbounded))
                 .peekable();
-        } else {
-            while rest.next_if(|(k, _)| k.as_str() < key).is_some() {}
         }
-        let (changed, value) = match rest.next_if(|(k, _)| k.as_str() == key) {
+        // Skip the stored fields before `key`: one comparison per stored field.
+        let found = loop {
+            match rest.peek().map(|(k, _)| k.as_str().cmp(key)) {
+                Some(Ordering::Less) => {
+                    rest.next();
+                }
+                Some(Ordering::Equal) => break rest.next(),
+                Some(Ordering::Greater) | None => break None,
+            }
+        };
+        let (changed, value) = match found {
             Some((_, field)) => apply(change, key, kind, field, stamp, deleted, outcome),
             None => {
                 let field = fields

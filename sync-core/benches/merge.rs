@@ -133,6 +133,15 @@ fn scalar_benches(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    // The same with criterion's `SmallInput` batches: the setting of the first recorded run,
+    // for a like-for-like comparison with it.
+    g.bench_function("sync_core_merge_100_fields_cold", |bench| {
+        bench.iter_batched_ref(
+            || base.clone(),
+            |state| black_box(merge(state, &mb, &schema).unwrap()),
+            BatchSize::SmallInput,
+        )
+    });
     // The register rule alone.
     g.bench_function("sync_core_register_100_fields", |bench| {
         let values: Vec<_> = (0..KEYS).map(|i| json!(format!("b {i}"))).collect();

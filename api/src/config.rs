@@ -107,7 +107,12 @@ impl PushSettings {
         if push.lease <= push.request_timeout {
             bail!("CARNET_PUSH_LEASE_MS must be longer than CARNET_PUSH_TIMEOUT_MS");
         }
-        let apns = [&push.apns_key, &push.apns_key_id, &push.apns_team_id, &push.apns_topic];
+        let apns = [
+            &push.apns_key,
+            &push.apns_key_id,
+            &push.apns_team_id,
+            &push.apns_topic,
+        ];
         if apns.iter().any(|v| v.is_some()) && !apns.iter().all(|v| v.is_some()) {
             bail!("APNs needs all of CARNET_APNS_KEY, CARNET_APNS_KEY_ID, CARNET_APNS_TEAM_ID and CARNET_APNS_TOPIC");
         }

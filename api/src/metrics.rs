@@ -57,11 +57,20 @@ impl PushMetrics {
         )?;
         registry.register(Box::new(delay.clone()))?;
         Ok(PushMetrics {
-            queued: counter("push_jobs_queued_total", "Push jobs queued (one per occurrence and device)")?,
+            queued: counter(
+                "push_jobs_queued_total",
+                "Push jobs queued (one per occurrence and device)",
+            )?,
             in_flight,
             delivered: counter("push_jobs_delivered_total", "Push jobs delivered")?,
-            retried: counter("push_jobs_retried_total", "Push attempts failed transiently and retried")?,
-            dead: counter("push_jobs_dead_total", "Push jobs moved aside after their last attempt")?,
+            retried: counter(
+                "push_jobs_retried_total",
+                "Push attempts failed transiently and retried",
+            )?,
+            dead: counter(
+                "push_jobs_dead_total",
+                "Push jobs moved aside after their last attempt",
+            )?,
             dropped: counter(
                 "push_jobs_dropped_total",
                 "Push jobs dropped because the provider rejected the device token",

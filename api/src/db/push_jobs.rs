@@ -210,10 +210,17 @@ pub fn recover_expired(conn: &mut PgConnection, max_attempts: i32) -> Result<(us
 #[derive(Debug, Clone)]
 pub enum JobEnd {
     Delivered,
-    Retry { at: DateTime<Utc>, error: String },
-    Dead { error: String },
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
+    Dead {
+        error: String,
+    },
     /// Not sent and not to be: the device's token was rejected or it is gone.
-    Dropped { error: String },
+    Dropped {
+        error: String,
+    },
 }
 
 /// Records the ends of a worker's attempts in one transaction, and deactivates devices

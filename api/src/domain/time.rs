@@ -108,7 +108,9 @@ pub fn next_repeat_after(
         let next = match unit {
             "days" => current.checked_add_signed(chrono::Duration::days(i64::from(n))),
             "weeks" => current.checked_add_signed(chrono::Duration::weeks(i64::from(n))),
-            "months" => local.checked_add_months(chrono::Months::new(n.checked_mul(steps(local, current, n))?)),
+            "months" => {
+                local.checked_add_months(chrono::Months::new(n.checked_mul(steps(local, current, n))?))
+            }
             _ => None,
         }?;
         current = next;

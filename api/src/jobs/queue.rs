@@ -10,9 +10,12 @@ use super::providers::Outcome;
 use crate::config::PushSettings;
 use crate::db::push_jobs::JobEnd;
 
+/// The longest `Retry-After` honoured.
+const RETRY_AFTER_MAX: Duration = Duration::from_secs(86_400);
+
 /// The delay before attempt `attempts + 1`: `base * 2^(attempts - 1)`, capped at `max`, then
 /// scaled by a random factor in [0.5, 1] so jobs failed together do not retry together. A
-/// provider's `Retry-After` is a floor (capped at `max` too).
+/// provider's `Retry-After` is a floor, honoured up to a day even beyond `max`.
 pub fn backoff(settings: &PushSettings, attempts: i32, retry_after: Option<Duration>) -> Duration {
     let exponent = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
     let raw = settings
@@ -22,7 +25,7 @@ pub fn backoff(settings: &PushSettings, attempts: i32, retry_after: Option<Durat
         .min(settings.backoff_max);
     let jittered = raw.mul_f64(rand::thread_rng().gen_range(0.5..=1.0));
     match retry_after {
-        Some(after) => jittered.max(after.min(settings.backoff_max)),
+        Some(after) => jittered.max(after.min(RETRY_AFTER_MAX)),
         None => jittered,
     }
 }
@@ -76,7 +79,10 @@ mod tests {
             error: "503".into(),
             retry_after: None,
         };
-        assert!(matches!(job_end(&s, &retry, s.max_attempts, Utc::now()), JobEnd::Dead { .. }));
+        assert!(matches!(
+            job_end(&s, &retry, s.max_attempts, Utc::now()),
+            JobEnd::Dead { .. }
+        ));
         assert!(matches!(job_end(&s, &retry, 1, Utc::now()), JobEnd::Retry { .. }));
     }
 }

@@ -18,8 +18,8 @@ use crate::error::ApiError;
 pub fn payload(reminder: &PendingReminder) -> Value {
     let french = reminder.locale.to_ascii_lowercase().starts_with("fr");
     let body = match (&reminder.contact_name, reminder.origin.as_str(), french) {
-        (Some(name), "keep_in_touch", true) => format!("Prendre des nouvelles de {name}"),
-        (Some(name), "keep_in_touch", false) => format!("Time to catch up with {name}"),
+        (Some(_), "keep_in_touch", true) => "Cela fait un moment : un message, un café ?".to_string(),
+        (Some(_), "keep_in_touch", false) => "It has been a while: a message, a coffee?".to_string(),
         (Some(name), _, true) => format!("Avec {name}"),
         (Some(name), _, false) => format!("With {name}"),
         (None, _, true) => "Rappel".to_string(),

@@ -181,7 +181,10 @@ async fn run(
             Ok(false) => {
                 let db = ctx.db.clone();
                 match db.run(push_jobs::next_work_at).await {
-                    Ok(Some(at)) => (at - Utc::now()).to_std().unwrap_or(Duration::ZERO).clamp(floor, poll),
+                    Ok(Some(at)) => (at - Utc::now())
+                        .to_std()
+                        .unwrap_or(Duration::ZERO)
+                        .clamp(floor, poll),
                     Ok(None) => poll,
                     Err(error) => {
                         tracing::warn!(worker = %name, %error, "push worker cannot read the queue; will retry");

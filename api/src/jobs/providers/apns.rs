@@ -100,7 +100,14 @@ impl Apns {
                 "sound": "default",
             },
         });
-        for key in ["kind", "reminder_id", "contact_id", "event_id", "origin", "fires_at"] {
+        for key in [
+            "kind",
+            "reminder_id",
+            "contact_id",
+            "event_id",
+            "origin",
+            "fires_at",
+        ] {
             if let Some(value) = push.payload.get(key).filter(|v| !v.is_null()) {
                 body[key] = value.clone();
             }

@@ -135,7 +135,14 @@ impl Fcm {
 
     fn message(push: &Push<'_>) -> Value {
         let mut data = serde_json::Map::new();
-        for key in ["kind", "reminder_id", "contact_id", "event_id", "origin", "fires_at"] {
+        for key in [
+            "kind",
+            "reminder_id",
+            "contact_id",
+            "event_id",
+            "origin",
+            "fires_at",
+        ] {
             if let Some(value) = push.payload.get(key).and_then(|v| v.as_str()) {
                 data.insert(key.into(), Value::String(value.into()));
             }
@@ -160,7 +167,10 @@ fn classify(status: u16, body: &str, wait: Option<Duration>) -> Outcome {
         .and_then(|details| details.iter().find_map(|d| d["errorCode"].as_str()))
         .unwrap_or(&error_status)
         .to_string();
-    let error = format!("fcm: {status} {code} {}", short(parsed["error"]["message"].as_str().unwrap_or(body)));
+    let error = format!(
+        "fcm: {status} {code} {}",
+        short(parsed["error"]["message"].as_str().unwrap_or(body))
+    );
     match code.as_str() {
         "UNREGISTERED" | "INVALID_ARGUMENT" | "SENDER_ID_MISMATCH" => Outcome::InvalidToken { error },
         "UNAVAILABLE" | "INTERNAL" | "QUOTA_EXCEEDED" => Outcome::Retry {
@@ -228,10 +238,13 @@ mod tests {
         assert_eq!(classify(404, unregistered, None).label(), "invalid_token");
         let unavailable = r#"{"error":{"code":503,"message":"The service is currently unavailable.","status":"UNAVAILABLE"}}"#;
         assert_eq!(classify(503, unavailable, None).label(), "retry");
-        assert_eq!(classify(429, "", Some(Duration::from_secs(7))), Outcome::Retry {
-            error: "fcm: 429  ".into(),
-            retry_after: Some(Duration::from_secs(7))
-        });
+        assert_eq!(
+            classify(429, "", Some(Duration::from_secs(7))),
+            Outcome::Retry {
+                error: "fcm: 429  ".into(),
+                retry_after: Some(Duration::from_secs(7))
+            }
+        );
         let denied = r#"{"error":{"code":403,"message":"denied","status":"PERMISSION_DENIED"}}"#;
         assert_eq!(classify(403, denied, None).label(), "failed");
     }

@@ -45,9 +45,13 @@ pub enum Outcome {
         retry_after: Option<Duration>,
     },
     /// The provider says the token is no longer valid: the device is deactivated.
-    InvalidToken { error: String },
+    InvalidToken {
+        error: String,
+    },
     /// Retrying would fail the same way (a malformed request, a refused credential).
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 impl Outcome {
@@ -122,9 +126,9 @@ impl Providers {
             &settings.apns_team_id,
             &settings.apns_topic,
         ) {
-            (Some(key), Some(key_id), Some(team_id), Some(topic)) => Some(Arc::new(apns::Apns::new(
-                key, key_id, team_id, topic, settings,
-            )?) as Arc<dyn Provider>),
+            (Some(key), Some(key_id), Some(team_id), Some(topic)) => {
+                Some(Arc::new(apns::Apns::new(key, key_id, team_id, topic, settings)?) as Arc<dyn Provider>)
+            }
             _ => None,
         };
         let webhook = match (&settings.webhook_url, &settings.webhook_secret) {
@@ -155,11 +159,15 @@ impl Providers {
 
     /// The names of the providers that are not configured (their devices get the log one).
     pub fn missing(&self) -> Vec<&'static str> {
-        [("fcm", &self.fcm), ("apns", &self.apns), ("webhook", &self.webhook)]
-            .into_iter()
-            .filter(|(_, p)| p.is_none())
-            .map(|(name, _)| name)
-            .collect()
+        [
+            ("fcm", &self.fcm),
+            ("apns", &self.apns),
+            ("webhook", &self.webhook),
+        ]
+        .into_iter()
+        .filter(|(_, p)| p.is_none())
+        .map(|(name, _)| name)
+        .collect()
     }
 }
 

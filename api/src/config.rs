@@ -270,6 +270,17 @@ mod tests {
     }
 
     #[test]
+    fn push_settings_allow_no_workers_and_refuse_half_configured_providers() {
+        let s = settings(&[("CARNET_PUSH_WORKERS", "0")]).unwrap();
+        assert_eq!(s.push.serve_workers, 0);
+        assert_eq!(s.push.worker_workers, 2);
+        assert!(settings(&[("CARNET_PUSH_WORKERS", "-1")]).is_err());
+        assert!(settings(&[("CARNET_APNS_KEY_ID", "ABC")]).is_err());
+        assert!(settings(&[("CARNET_PUSH_WEBHOOK_URL", "http://127.0.0.1:9/hook")]).is_err());
+        assert!(settings(&[("CARNET_PUSH_LEASE_MS", "1000"), ("CARNET_PUSH_TIMEOUT_MS", "2000")]).is_err());
+    }
+
+    #[test]
     fn bad_numbers_are_refused() {
         assert!(settings(&[("CARNET_DB_POOL_SIZE", "lots")]).is_err());
         assert!(settings(&[("CARNET_ACCESS_TOKEN_TTL_SECS", "0")]).is_err());

@@ -309,3 +309,13 @@ pub fn next_work_at(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>, Ap
     let wake: Wake = diesel::sql_query(sql).get_result(conn)?;
     Ok(wake.at)
 }
+
+/// Forgets finished jobs (delivered, dead, dropped) last touched before `before`. The
+/// reminders keep `pushed_for`, so a forgotten occurrence is not queued again.
+pub fn purge_finished(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<usize, ApiError> {
+    Ok(diesel::sql_query(
+        "DELETE FROM push_jobs WHERE status IN ('delivered', 'dead', 'dropped') AND updated_at < $1",
+    )
+    .bind::<Timestamptz, _>(before)
+    .execute(conn)?)
+}

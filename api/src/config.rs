@@ -277,7 +277,11 @@ mod tests {
         assert!(settings(&[("CARNET_PUSH_WORKERS", "-1")]).is_err());
         assert!(settings(&[("CARNET_APNS_KEY_ID", "ABC")]).is_err());
         assert!(settings(&[("CARNET_PUSH_WEBHOOK_URL", "http://127.0.0.1:9/hook")]).is_err());
-        assert!(settings(&[("CARNET_PUSH_LEASE_MS", "1000"), ("CARNET_PUSH_TIMEOUT_MS", "2000")]).is_err());
+        assert!(settings(&[
+            ("CARNET_PUSH_LEASE_MS", "1000"),
+            ("CARNET_PUSH_TIMEOUT_MS", "2000")
+        ])
+        .is_err());
     }
 
     #[test]

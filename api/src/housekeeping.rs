@@ -17,7 +17,8 @@ pub async fn run_once(db: &Db) -> Result<usize, crate::error::ApiError> {
     let before = Utc::now() - chrono::Duration::from_std(KEEP).unwrap_or_default();
     let jobs_before = Utc::now() - chrono::Duration::from_std(KEEP_PUSH_JOBS).unwrap_or_default();
     db.run(move |conn| {
-        Ok(crate::db::sessions::purge(conn, before)? + crate::db::push_jobs::purge_finished(conn, jobs_before)?)
+        Ok(crate::db::sessions::purge(conn, before)?
+            + crate::db::push_jobs::purge_finished(conn, jobs_before)?)
     })
     .await
 }

@@ -40,7 +40,10 @@ struct Delays {
 }
 
 fn env_number(key: &str, default: i64) -> i64 {
-    std::env::var(key).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Users with two webhook devices each, and `per_user` reminders each; reminder number `i`
@@ -124,7 +127,14 @@ fn receiver() -> (String, Arc<AtomicU64>) {
     (url, count)
 }
 
-async fn run(workers: usize, url: &str, users: i32, per_user: i32, offset_ms: i64, step_ms: f64) -> (f64, Delays) {
+async fn run(
+    workers: usize,
+    url: &str,
+    users: i32,
+    per_user: i32,
+    offset_ms: i64,
+    step_ms: f64,
+) -> (f64, Delays) {
     let db = TestDatabase::new();
     let mut conn = db.connect();
     seed(&mut conn, users, per_user, offset_ms, step_ms);

@@ -1014,3 +1014,32 @@ async fn a_worker_killed_mid_job_loses_nothing() {
     assert_eq!(fakes.tries("hang-hook"), 2);
     assert_eq!(delivered_count(&fakes, r["id"].as_str().unwrap()), 1);
 }
+
+#[tokio::test]
+async fn a_stopping_worker_releases_the_job_it_could_not_finish() {
+    let fakes = fakes();
+    let app = fakes.app(&[("CARNET_PUSH_WORKERS", "0")]).await;
+    let user = app.register("Lise").await;
+    device(&app, &user, "webhook", "hang-stop").await;
+    reminder(
+        &app,
+        &user,
+        json!({ "title": "Later", "due_local": "2026-01-15T09:00:00" }),
+    )
+    .await;
+    let timing = [("CARNET_PUSH_STOP_GRACE_MS", "200")];
+    let stopping = pool(&app, &fakes, 1, &timing);
+    wait_until("the worker is sending", || fakes.tries("hang-stop") == 1).await;
+    // SIGTERM: the send does not end within the grace period, so the job goes back to the
+    // queue as it was (this attempt not counted), for another worker.
+    stopping.stop().await;
+    let released = jobs(&app);
+    assert_eq!(released.len(), 1);
+    assert_eq!(released[0].status, "queued", "{released:?}");
+    assert_eq!(released[0].attempts, 0);
+    let next = pool(&app, &fakes, 1, &[]);
+    let settled = wait_for_settled_jobs(&app, 1).await;
+    next.stop().await;
+    assert_eq!(settled[0].status, "delivered");
+    assert_eq!(settled[0].attempts, 1);
+}

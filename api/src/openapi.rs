@@ -57,6 +57,10 @@ use crate::routes;
         routes::attendees::add_attendee,
         routes::attendees::patch_attendee,
         routes::attendees::delete_attendee,
+        routes::calendar::create_feed,
+        routes::calendar::get_feed,
+        routes::calendar::delete_feed,
+        routes::calendar::calendar_feed,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth, &VersionPrefix),
@@ -68,6 +72,7 @@ use crate::routes;
         (name = "interactions", description = "Calls, texts, lunches"),
         (name = "reminders", description = "Follow-ups"),
         (name = "events", description = "Events and their attendees"),
+        (name = "calendar", description = "My private iCalendar feed"),
         (name = "operations", description = "Health and metrics"),
     ),
 )]
@@ -100,6 +105,7 @@ impl Modify for VersionPrefix {
             .into_iter()
             .map(|(path, item)| match path.as_str() {
                 "/healthz" | "/readyz" | "/metrics" => (path, item),
+                _ if path.starts_with("/calendar/") && path.ends_with(".ics") => (path, item),
                 _ => (format!("/v1{path}"), item),
             })
             .collect();

@@ -3,6 +3,7 @@
 
 pub mod attendees;
 pub mod auth;
+pub mod calendar;
 pub mod contacts;
 pub mod devices;
 pub mod events;
@@ -26,6 +27,7 @@ pub type State = web::Data<AppState>;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
+    calendar::configure_feed(cfg);
     crate::openapi::configure(cfg);
     cfg.service(
         web::scope("/v1")
@@ -36,7 +38,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(interactions::configure)
             .configure(reminders::configure)
             .configure(events::configure)
-            .configure(attendees::configure),
+            .configure(attendees::configure)
+            .configure(calendar::configure),
     );
 }
 

@@ -831,3 +831,33 @@ async fn the_feed_lives_outside_v1_and_answers_head() {
     assert_eq!(head.status(), 200);
     assert!(head.headers().get("etag").is_some());
 }
+
+#[tokio::test]
+async fn the_feed_routes_are_documented() {
+    let app = app().await;
+    let doc = app
+        .request(reqwest::Method::GET, "/openapi.json", None, None)
+        .await;
+    let paths = doc.body["paths"].as_object().unwrap();
+    for method in ["post", "get", "delete"] {
+        assert!(
+            paths["/v1/calendar/feed"].get(method).is_some(),
+            "{method} /v1/calendar/feed is not documented"
+        );
+    }
+    let feed = &paths["/calendar/{token}.ics"]["get"];
+    assert!(feed.is_object(), "{:?}", paths.keys().collect::<Vec<_>>());
+    let params: Vec<&str> = feed["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(params, ["token"]);
+    assert!(
+        feed["responses"]["200"]["content"]["text/calendar"].is_object(),
+        "{feed}"
+    );
+    assert!(!paths.contains_key("/v1/calendar/{token}.ics"));
+    assert!(doc.body["components"]["schemas"]["CalendarFeedCreated"].is_object());
+}

@@ -184,12 +184,11 @@ async fn delete_feed(state: State, auth: AuthUser) -> Result<HttpResponse, ApiEr
     )
 )]
 #[route("/calendar/{file}", method = "GET", method = "HEAD")]
-async fn calendar_feed(
-    state: State,
-    file: web::Path<String>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let hash = token_hash(token_of_path(&file).ok_or(ApiError::NotFound)?);
+async fn calendar_feed(state: State, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    // Read from the request rather than a `web::Path` argument, so the OpenAPI document
+    // names the parameter `token`, as in the path it shows.
+    let file = req.match_info().get("file").unwrap_or_default();
+    let hash = token_hash(token_of_path(file).ok_or(ApiError::NotFound)?);
     let (owner, events, reminders) = state
         .db
         .run(move |conn| {

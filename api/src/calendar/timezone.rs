@@ -199,6 +199,18 @@ mod tests {
     }
 
     #[test]
+    fn a_change_between_two_runs_of_years_starts_the_later_run() {
+        // São Paulo kept DST until February 2019: summer time at the end of 2018, none in 2024.
+        let (_, _, changes) =
+            transitions(chrono_tz::America::Sao_Paulo, &years(&[2017, 2018, 2024])).unwrap();
+        let last = changes.last().unwrap();
+        assert_eq!(last.at.to_rfc3339(), "2024-01-01T00:00:00+00:00");
+        assert_eq!((last.from.offset, last.from.dst), (-2 * 3600, true));
+        assert_eq!((last.to.offset, last.to.dst), (-3 * 3600, false));
+        assert!(changes.iter().all(|c| c.at.year() <= 2018 || c == last));
+    }
+
+    #[test]
     fn offsets_are_formatted_per_rfc_5545() {
         assert_eq!(utc_offset(0), "+0000");
         assert_eq!(utc_offset(-5 * 3600), "-0500");

@@ -73,7 +73,7 @@ pub fn revoke(conn: &mut PgConnection, owner: Uuid) -> Result<bool, ApiError> {
 }
 
 /// Whose feed a token opens: the token's digest is the only key, and a revoked feed opens
-/// nothing.
+/// nothing. This is the one finder not scoped by an owner id: the secret is the scope.
 #[derive(Debug, Clone, Queryable)]
 pub struct FeedOwner {
     pub feed: CalendarFeedRow,
@@ -81,6 +81,7 @@ pub struct FeedOwner {
     pub timezone: String,
 }
 
+/// The active feed whose token has this digest, with its owner's name and zone.
 pub fn find_active_by_token_hash(
     conn: &mut PgConnection,
     token_hash: &[u8],

@@ -1,6 +1,7 @@
 //! One module per resource; handlers parse input into domain types, call the data layer
 //! through [`crate::db::Db`], and turn rows into views. No SQL here.
 
+pub mod attendance;
 pub mod attendees;
 pub mod auth;
 pub mod contacts;
@@ -36,7 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(interactions::configure)
             .configure(reminders::configure)
             .configure(events::configure)
-            .configure(attendees::configure),
+            .configure(attendees::configure)
+            .configure(attendance::configure),
     );
 }
 

@@ -491,3 +491,28 @@ async fn exchange(
         HttpResponse::Ok().json(view)
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_codes_are_read_as_people_type_them() {
+        assert_eq!(join_code(" k7q-m3x ").unwrap(), "K7QM3X");
+        assert_eq!(join_code("K7Q M3X").unwrap(), "K7QM3X");
+        for bad in [
+            "", "K7QM3", "K7QM3XY", "K7QM30", "K7QMOX", "K7QM1X", "K7QMIX", "K7QM3É",
+        ] {
+            assert_eq!(join_code(bad).unwrap_err().code, "invalid_join_code", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn checkin_codes_ignore_case_and_separators() {
+        assert_eq!(checkin_code("abcd-2345 xy").unwrap(), "ABCD2345XY");
+        assert!(checkin_code("").is_err());
+        assert!(checkin_code("ABC/DEF").is_err());
+        assert!(checkin_code(&"A".repeat(65)).is_err());
+    }
+}

@@ -12,4 +12,5 @@ mod interactions;
 mod me;
 mod migrations;
 mod operations;
+mod organizer;
 mod reminders;

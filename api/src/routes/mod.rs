@@ -1,6 +1,7 @@
 //! One module per resource; handlers parse input into domain types, call the data layer
 //! through [`crate::db::Db`], and turn rows into views. No SQL here.
 
+pub mod attendance;
 pub mod attendees;
 pub mod auth;
 pub mod calendar;
@@ -39,7 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(reminders::configure)
             .configure(events::configure)
             .configure(attendees::configure)
-            .configure(calendar::configure),
+            .configure(calendar::configure)
+            .configure(attendance::configure),
     );
 }
 

@@ -232,3 +232,15 @@ pub fn all_by_organizer(conn: &mut PgConnection, organizer: Uuid) -> Result<Vec<
         .select(EventRow::as_select())
         .load(conn)?)
 }
+
+/// The event, when `organizer` runs it, locked until the transaction ends: changes to its
+/// attendance (imports, capacity checks) are then made one after the other.
+pub fn lock_for_organizer(conn: &mut PgConnection, organizer: Uuid, id: Uuid) -> Result<EventRow, ApiError> {
+    Ok(events::table
+        .filter(events::id.eq(id))
+        .filter(events::organizer_id.eq(organizer))
+        .filter(events::deleted_at.is_null())
+        .select(EventRow::as_select())
+        .for_update()
+        .first(conn)?)
+}

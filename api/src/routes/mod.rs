@@ -2,8 +2,10 @@
 //! through [`crate::db::Db`], and turn rows into views. No SQL here.
 
 pub mod attendees;
+pub mod attendees_io;
 pub mod auth;
 pub mod contacts;
+pub mod contacts_io;
 pub mod devices;
 pub mod events;
 pub mod health;
@@ -32,10 +34,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(auth::configure)
             .configure(me::configure)
             .configure(devices::configure)
+            // Before `contacts`: `/contacts/export` is not a contact id.
+            .configure(contacts_io::configure)
             .configure(contacts::configure)
             .configure(interactions::configure)
             .configure(reminders::configure)
             .configure(events::configure)
+            .configure(attendees_io::configure)
             .configure(attendees::configure),
     );
 }

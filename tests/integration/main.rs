@@ -8,6 +8,7 @@ mod devices;
 mod errors;
 mod events;
 mod interactions;
+mod interop;
 mod me;
 mod migrations;
 mod operations;

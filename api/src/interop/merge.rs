@@ -75,19 +75,24 @@ pub fn normalise(draft: ContactDraft, region: Option<Region>) -> (Result<Contact
         }
         out
     };
-    let emails = set("emails", draft.emails, &|s| Email::parse(s).map(|e| e.lowercase()));
-    let phones = set("phones", draft.phones, &|s| Phone::parse(s, region).map(Phone::into_inner));
+    let emails = set("emails", draft.emails, &|s| {
+        Email::parse(s).map(|e| e.lowercase())
+    });
+    let phones = set("phones", draft.phones, &|s| {
+        Phone::parse(s, region).map(Phone::into_inner)
+    });
     let links = set("links", draft.links, &|s| Link::parse(s).map(Link::into_inner));
     let tags = set("tags", draft.tags, &|s| Tag::parse(s).map(Tag::into_inner));
-    let first_met_on = draft
-        .first_met_on
-        .and_then(|d| match NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d") {
-            Ok(d) => Some(d),
-            Err(_) => {
-                dropped.push(format!("first_met_on: {d:?} is not a date such as 2026-11-24"));
-                None
-            }
-        });
+    let first_met_on =
+        draft
+            .first_met_on
+            .and_then(|d| match NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d") {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    dropped.push(format!("first_met_on: {d:?} is not a date such as 2026-11-24"));
+                    None
+                }
+            });
     // A name too long for Carnet is cut rather than losing the whole card.
     let name = draft
         .name
@@ -263,7 +268,10 @@ mod tests {
         assert_eq!(book.add(more.clone()), Outcome::Merged);
         assert_eq!(book.add(more), Outcome::Unchanged);
         assert_eq!(book.add(data("Lise", &[], &["+33612345678"])), Outcome::Unchanged);
-        assert_eq!(book.add(data("Nicolas", &[], &["+33611111111"])), Outcome::Created);
+        assert_eq!(
+            book.add(data("Nicolas", &[], &["+33611111111"])),
+            Outcome::Created
+        );
         assert_eq!(book.slots.len(), 2);
         assert_eq!(book.slots[0].data.name, "Lise");
         assert_eq!(book.slots[0].data.city.as_deref(), Some("Lyon"));

@@ -51,7 +51,10 @@ pub fn decode_text(bytes: &[u8]) -> String {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
         Ok(text) => text.to_string(),
-        Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned(),
+        Err(_) => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned(),
     }
 }
 
@@ -122,8 +125,14 @@ mod tests {
     #[test]
     fn files_are_sniffed() {
         assert_eq!(sniff(None, "\u{feff}\r\nbegin:vcard\r\n"), FileKind::Vcard);
-        assert_eq!(sniff(Some("text/csv; charset=utf-8"), "BEGIN:VCARD"), FileKind::Csv);
-        assert_eq!(sniff(Some("application/octet-stream"), "name,email\n"), FileKind::Csv);
+        assert_eq!(
+            sniff(Some("text/csv; charset=utf-8"), "BEGIN:VCARD"),
+            FileKind::Csv
+        );
+        assert_eq!(
+            sniff(Some("application/octet-stream"), "name,email\n"),
+            FileKind::Csv
+        );
     }
 
     #[test]

@@ -84,6 +84,9 @@ mod tests {
         let sheet = Sheet { excel: true };
         let out = sheet.header(&["name", "email"]);
         assert_eq!(out, b"\xEF\xBB\xBFname;email\r\n");
-        assert_eq!(sheet.rows(vec![vec!["a;b".into(), "@x".into()]]), b"\"a;b\";'@x\r\n");
+        assert_eq!(
+            sheet.rows(vec![vec!["a;b".into(), "@x".into()]]),
+            b"\"a;b\";'@x\r\n"
+        );
     }
 }

@@ -36,10 +36,9 @@ pub fn column(header: &str) -> Option<Column> {
     let has = |parts: &[&str]| parts.iter().any(|p| k.contains(p));
     // Exact names first: they settle what the looser rules below would confuse.
     let exact = match k {
-        "name" | "fullname" | "nomcomplet" | "displayname" | "attendeename" | "participant" | "contactname"
-        | "nometprenom" | "prenometnom" | "nomprenom" | "prenomnom" | "identite" | "guest" | "invite" => {
-            Some(FullName)
-        }
+        "name" | "fullname" | "nomcomplet" | "displayname" | "attendeename" | "participant"
+        | "contactname" | "nometprenom" | "prenometnom" | "nomprenom" | "prenomnom" | "identite"
+        | "guest" | "invite" => Some(FullName),
         "nom" | "nomdefamille" | "surname" | "last" => Some(LastName),
         "first" | "prenom" => Some(FirstName),
         "title" | "jobtitle" | "poste" | "fonction" | "position" | "titre" | "role" => Some(JobTitle),
@@ -180,7 +179,9 @@ pub fn read(text: &str) -> Result<Vec<Result<Row, RecordError>>, UnknownHeaders>
     let mut columns: Vec<Option<Column>> = headers.iter().map(|h| column(h)).collect();
     let has = |cols: &[Option<Column>], c: Column| cols.contains(&Some(c));
     // A lone `Nom` column is the whole name, not the family name.
-    if has(&columns, Column::LastName) && !has(&columns, Column::FirstName) && !has(&columns, Column::FullName)
+    if has(&columns, Column::LastName)
+        && !has(&columns, Column::FirstName)
+        && !has(&columns, Column::FullName)
     {
         for c in columns.iter_mut() {
             if *c == Some(Column::LastName) {
@@ -188,7 +189,12 @@ pub fn read(text: &str) -> Result<Vec<Result<Row, RecordError>>, UnknownHeaders>
             }
         }
     }
-    let usable = [Column::FullName, Column::FirstName, Column::LastName, Column::Email];
+    let usable = [
+        Column::FullName,
+        Column::FirstName,
+        Column::LastName,
+        Column::Email,
+    ];
     if !usable.iter().any(|c| has(&columns, *c)) {
         return Err(UnknownHeaders(headers));
     }
@@ -276,8 +282,9 @@ mod tests {
 
     #[test]
     fn semicolons_quotes_and_lines() {
-        let rows = read("Prénom;Nom;Courriel\r\nLise;\"Car;dinal\";lise@example.org\r\n;;\r\nNicolas;Dupont;\r\n")
-            .unwrap();
+        let rows =
+            read("Prénom;Nom;Courriel\r\nLise;\"Car;dinal\";lise@example.org\r\n;;\r\nNicolas;Dupont;\r\n")
+                .unwrap();
         assert_eq!(rows.len(), 2);
         let lise = rows[0].as_ref().unwrap();
         assert_eq!(lise.name().as_deref(), Some("Lise Car;dinal"));

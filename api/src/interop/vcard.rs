@@ -103,7 +103,9 @@ pub fn types(entry: &VCardEntry) -> Vec<String> {
                 }
             }
             (VCardParameterName::Pref, _) => out.push("pref".into()),
-            (VCardParameterName::Other(name), VCardParameterValue::Null) => out.push(name.to_ascii_lowercase()),
+            (VCardParameterName::Other(name), VCardParameterValue::Null) => {
+                out.push(name.to_ascii_lowercase())
+            }
             _ => {}
         }
     }
@@ -167,7 +169,12 @@ fn draft(card: &VCard) -> Option<ContactDraft> {
         .entries
         .iter()
         .filter(|e| name_is(e, "X-ABLABEL"))
-        .filter_map(|e| Some((e.group.as_ref()?.to_ascii_lowercase(), first_text(e)?.to_lowercase())))
+        .filter_map(|e| {
+            Some((
+                e.group.as_ref()?.to_ascii_lowercase(),
+                first_text(e)?.to_lowercase(),
+            ))
+        })
         .collect();
     let mut d = ContactDraft::default();
     let mut n_name = None;
@@ -228,9 +235,11 @@ fn draft(card: &VCard) -> Option<ContactDraft> {
             VCardProperty::Other(_) if !name_is(e, "X-ABLABEL") => {
                 // A grouped value labelled as a web profile (`item2.X-CUSTOM` + `LinkedIn`).
                 let is_web = label.is_some_and(|l| {
-                    ["linkedin", "twitter", "facebook", "blog", "site", "web", "homepage"]
-                        .iter()
-                        .any(|w| l.contains(w))
+                    [
+                        "linkedin", "twitter", "facebook", "blog", "site", "web", "homepage",
+                    ]
+                    .iter()
+                    .any(|w| l.contains(w))
                 });
                 if is_web {
                     if let Some(v) = first_text(e) {
@@ -303,21 +312,22 @@ pub fn write(fields: &CardFields<'_>) -> String {
     }
     for email in fields.emails {
         entries.push(
-            entry(VCardProperty::Email, email).with_param(VCardParameter::typ(VCardParameterValue::Text(
-                "INTERNET".into(),
-            ))),
+            entry(VCardProperty::Email, email)
+                .with_param(VCardParameter::typ(VCardParameterValue::Text("INTERNET".into()))),
         );
     }
     for phone in fields.phones {
         entries.push(entry(VCardProperty::Tel, phone).with_param(VCardParameter::typ(VCardType::Voice)));
     }
     if let Some(city) = nonempty(fields.city) {
-        entries.push(VCardEntry::new(VCardProperty::Adr).with_values(
-            ["", "", "", city, "", "", ""]
-                .iter()
-                .map(|s| VCardValue::Text(s.to_string()))
-                .collect(),
-        ));
+        entries.push(
+            VCardEntry::new(VCardProperty::Adr).with_values(
+                ["", "", "", city, "", "", ""]
+                    .iter()
+                    .map(|s| VCardValue::Text(s.to_string()))
+                    .collect(),
+            ),
+        );
     }
     for link in fields.links {
         entries.push(entry(VCardProperty::Url, link));

@@ -50,7 +50,12 @@ struct Roster {
 /// The sentinel that rolls a failed insert back to its savepoint (the transaction goes on).
 const RETRY: &str = "retry_insert";
 
-fn import(conn: &mut PgConnection, me: Uuid, event_id: Uuid, text: &str) -> Result<AttendeeImportReport, ApiError> {
+fn import(
+    conn: &mut PgConnection,
+    me: Uuid,
+    event_id: Uuid,
+    text: &str,
+) -> Result<AttendeeImportReport, ApiError> {
     let event = db::events::lock_for_organizer(conn, me, event_id)?;
     let rows = table::read(text).map_err(|e| unknown_headers(e.0))?;
     let mut roster = Roster {
@@ -61,9 +66,10 @@ fn import(conn: &mut PgConnection, me: Uuid, event_id: Uuid, text: &str) -> Resu
         let is_guest = r.user_id.is_none();
         match r.guest_email.or(r.user_email) {
             Some(email) => {
-                roster
-                    .by_email
-                    .insert(email.to_lowercase(), (r.id, is_guest, r.guest_name.unwrap_or_default()));
+                roster.by_email.insert(
+                    email.to_lowercase(),
+                    (r.id, is_guest, r.guest_name.unwrap_or_default()),
+                );
             }
             None => {
                 roster

@@ -56,7 +56,9 @@ pub(crate) async fn read_body(
 }
 
 pub(crate) fn content_type(req: &HttpRequest) -> Option<&str> {
-    req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok())
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
 }
 
 /// One record of an import that was skipped, or one of its values that was dropped.

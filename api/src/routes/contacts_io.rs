@@ -352,7 +352,11 @@ where
                                 };
                                 Some((Ok(web::Bytes::from(bytes)), (step, head, tail, sent + n)))
                             }
-                            Err(e) => Some((Err(e), (Step::Done, head, tail, sent))),
+                            Err(e) => {
+                                // The status line is gone: the client sees a cut-off body.
+                                tracing::error!(error = %e, rows_sent = sent, "export stopped");
+                                Some((Err(e), (Step::Done, head, tail, sent)))
+                            }
                         }
                     }
                     Step::Tail => {

@@ -9,6 +9,7 @@ mod devices;
 mod errors;
 mod events;
 mod interactions;
+mod interop;
 mod me;
 mod migrations;
 mod operations;

@@ -63,6 +63,10 @@ use crate::routes;
         routes::attendance::patch_my_attendance,
         routes::attendance::check_in,
         routes::attendance::exchange,
+        routes::calendar::create_feed,
+        routes::calendar::get_feed,
+        routes::calendar::delete_feed,
+        routes::calendar::calendar_feed,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth, &VersionPrefix),
@@ -74,6 +78,7 @@ use crate::routes;
         (name = "interactions", description = "Calls, texts, lunches"),
         (name = "reminders", description = "Follow-ups"),
         (name = "events", description = "Events and their attendees"),
+        (name = "calendar", description = "My private iCalendar feed"),
         (name = "operations", description = "Health and metrics"),
     ),
 )]
@@ -106,6 +111,7 @@ impl Modify for VersionPrefix {
             .into_iter()
             .map(|(path, item)| match path.as_str() {
                 "/healthz" | "/readyz" | "/metrics" => (path, item),
+                _ if path.starts_with("/calendar/") && path.ends_with(".ics") => (path, item),
                 _ => (format!("/v1{path}"), item),
             })
             .collect();

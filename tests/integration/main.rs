@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod calendar;
 mod contacts;
 mod devices;
 mod errors;

@@ -6,6 +6,7 @@
 //! restores, and every finder skips them.
 
 pub mod attendances;
+pub mod calendar_feeds;
 pub mod contacts;
 pub mod devices;
 pub mod events;

@@ -22,6 +22,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    calendar_feeds (owner_id) {
+        owner_id -> Uuid,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        content_etag -> Nullable<Text>,
+        content_changed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     contacts (id) {
         id -> Uuid,
         owner_id -> Uuid,
@@ -202,6 +213,7 @@ diesel::table! {
 
 diesel::joinable!(attendances -> events (event_id));
 diesel::joinable!(attendances -> users (user_id));
+diesel::joinable!(calendar_feeds -> users (owner_id));
 diesel::joinable!(devices -> users (owner_id));
 diesel::joinable!(events -> users (organizer_id));
 diesel::joinable!(interactions -> contacts (contact_id));
@@ -213,6 +225,7 @@ diesel::joinable!(sessions -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     attendances,
+    calendar_feeds,
     contacts,
     devices,
     events,

@@ -4,6 +4,7 @@
 pub mod attendance;
 pub mod attendees;
 pub mod auth;
+pub mod calendar;
 pub mod contacts;
 pub mod devices;
 pub mod events;
@@ -27,6 +28,7 @@ pub type State = web::Data<AppState>;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
+    calendar::configure_feed(cfg);
     crate::openapi::configure(cfg);
     cfg.service(
         web::scope("/v1")
@@ -38,7 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(reminders::configure)
             .configure(events::configure)
             .configure(attendees::configure)
-            .configure(attendance::configure),
+            .configure(attendance::configure)
+            .configure(calendar::configure),
     );
 }
 

@@ -1,5 +1,5 @@
 //! Periodic clean-up run by `serve` and `worker`: expired refresh tokens, old revoked
-//! sessions and stale login failures.
+//! sessions, stale login failures and wrong join codes.
 
 use std::time::Duration;
 
@@ -12,7 +12,10 @@ const KEEP: Duration = Duration::from_secs(7 * 86_400);
 
 pub async fn run_once(db: &Db) -> Result<usize, crate::error::ApiError> {
     let before = Utc::now() - chrono::Duration::from_std(KEEP).unwrap_or_default();
-    db.run(move |conn| crate::db::sessions::purge(conn, before)).await
+    db.run(move |conn| {
+        Ok(crate::db::sessions::purge(conn, before)? + crate::db::join_code_failures::purge(conn, before)?)
+    })
+    .await
 }
 
 /// Runs [`run_once`] every `interval` until the task is dropped.

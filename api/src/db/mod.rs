@@ -12,6 +12,7 @@ pub mod devices;
 pub mod events;
 pub mod export;
 pub mod interactions;
+pub mod join_code_failures;
 pub mod reminders;
 pub mod schema;
 pub mod sessions;

@@ -41,6 +41,10 @@ pub struct Settings {
     pub login_window: Duration,
     /// How often `serve` and `worker` run housekeeping (expired tokens, old login failures).
     pub housekeeping_interval: Duration,
+    /// Wrong join codes allowed per user, and per client address, in `join_window`.
+    pub join_max_failures_per_user: i64,
+    pub join_max_failures_per_ip: i64,
+    pub join_window: Duration,
     /// Reminder push jobs: workers, queue timing and providers.
     pub push: PushSettings,
 }
@@ -205,6 +209,9 @@ impl Settings {
                 "CARNET_HOUSEKEEPING_INTERVAL_SECS",
                 600,
             )?),
+            join_max_failures_per_user: number(&get, "CARNET_JOIN_MAX_FAILURES", 10)? as i64,
+            join_max_failures_per_ip: number(&get, "CARNET_JOIN_MAX_FAILURES_PER_IP", 100)? as i64,
+            join_window: Duration::from_secs(number(&get, "CARNET_JOIN_WINDOW_SECS", 900)?),
             push: PushSettings::from_lookup(&get)?,
         })
     }

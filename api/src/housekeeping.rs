@@ -1,5 +1,5 @@
 //! Periodic clean-up run by `serve` and `worker`: expired refresh tokens, old revoked
-//! sessions, stale login failures and finished push jobs.
+//! sessions, stale login failures, wrong join codes and finished push jobs.
 
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ pub async fn run_once(db: &Db) -> Result<usize, crate::error::ApiError> {
     let jobs_before = Utc::now() - chrono::Duration::from_std(KEEP_PUSH_JOBS).unwrap_or_default();
     db.run(move |conn| {
         Ok(crate::db::sessions::purge(conn, before)?
+            + crate::db::join_code_failures::purge(conn, before)?
             + crate::db::push_jobs::purge_finished(conn, jobs_before)?)
     })
     .await

@@ -165,6 +165,8 @@ pub fn test_settings(db: &TestDatabase, extra: &[(&str, &str)]) -> Settings {
         ("CARNET_JWT_SECRET".into(), JWT_SECRET.into()),
         ("CARNET_DB_POOL_SIZE".into(), "4".into()),
         ("CARNET_HTTP_WORKERS".into(), "1".into()),
+        // Push workers only where a test asks for them.
+        ("CARNET_PUSH_WORKERS".into(), "0".into()),
         (
             "CARNET_LOG".into(),
             std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into()),
@@ -355,5 +357,55 @@ impl TestApp {
             answer.text
         );
         answer.body
+    }
+}
+
+/// An answer kept as bytes (exports: BOM, separators and line ends are checked as sent).
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl TestApp {
+    /// Sends a file body (an import) with the given content type, if any.
+    pub async fn send_file(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Answer {
+        let mut req = self
+            .client
+            .post(format!("{}{}", self.address, path))
+            .bearer_auth(token)
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        Self::answer(req.send().await.unwrap()).await
+    }
+
+    /// GETs and keeps the body as bytes.
+    pub async fn get_bytes(&self, path: &str, token: &str) -> RawAnswer {
+        let res = self
+            .client
+            .get(format!("{}{}", self.address, path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        RawAnswer {
+            status: res.status(),
+            headers: res.headers().clone(),
+            bytes: res.bytes().await.unwrap().to_vec(),
+        }
+    }
+
+    /// Runs SQL on the test database, for state another route owns (say, a consent).
+    pub fn sql(&self, query: &str) {
+        diesel::sql_query(query).execute(&mut self.db.connect()).unwrap();
     }
 }

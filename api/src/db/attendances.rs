@@ -511,3 +511,31 @@ fn holds_attendance(
     ))
     .get_result(conn)?)
 }
+
+/// Who already attends an event, as an import matches them: guests by their email (or
+/// their name when they have none), users by their account email.
+#[derive(Debug, Clone, Queryable)]
+pub struct RosterRow {
+    pub id: Uuid,
+    pub user_id: Option<Uuid>,
+    pub guest_name: Option<String>,
+    pub guest_email: Option<String>,
+    pub user_email: Option<String>,
+}
+
+/// The live attendances of an event (the caller has checked the organizer).
+pub fn roster(conn: &mut PgConnection, event_id: Uuid) -> Result<Vec<RosterRow>, ApiError> {
+    Ok(attendances::table
+        .left_join(users::table.on(users::id.nullable().eq(attendances::user_id)))
+        .filter(attendances::event_id.eq(event_id))
+        .filter(attendances::deleted_at.is_null())
+        .order((attendances::created_at.asc(), attendances::id.asc()))
+        .select((
+            attendances::id,
+            attendances::user_id,
+            attendances::guest_name,
+            attendances::guest_email,
+            users::email.nullable(),
+        ))
+        .load(conn)?)
+}

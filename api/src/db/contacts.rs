@@ -265,3 +265,21 @@ pub fn create_exchanged(
         .get_result(conn)
         .optional()?)
 }
+
+/// Serialises imports of one owner until the transaction ends, so two imports of the same
+/// file at once cannot both create the same person.
+pub fn lock_owner_for_import(conn: &mut PgConnection, owner: Uuid) -> Result<(), ApiError> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
+        .bind::<Text, _>(owner.to_string())
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Inserts many contacts, in batches that stay under PostgreSQL's bind-parameter limit.
+pub fn create_many(conn: &mut PgConnection, new: &[NewContact]) -> Result<usize, ApiError> {
+    let mut n = 0;
+    for batch in new.chunks(1_000) {
+        n += diesel::insert_into(contacts::table).values(batch).execute(conn)?;
+    }
+    Ok(n)
+}

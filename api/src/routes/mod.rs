@@ -3,9 +3,11 @@
 
 pub mod attendance;
 pub mod attendees;
+pub mod attendees_io;
 pub mod auth;
 pub mod calendar;
 pub mod contacts;
+pub mod contacts_io;
 pub mod devices;
 pub mod events;
 pub mod health;
@@ -35,13 +37,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(auth::configure)
             .configure(me::configure)
             .configure(devices::configure)
+            // Before `contacts`: `/contacts/export` is not a contact id.
+            .configure(contacts_io::configure)
             .configure(contacts::configure)
             .configure(interactions::configure)
             .configure(reminders::configure)
             .configure(events::configure)
+            .configure(attendees_io::configure)
             .configure(attendees::configure)
-            .configure(attendance::configure)
-            .configure(calendar::configure),
+            .configure(calendar::configure)
+            .configure(attendance::configure),
     );
 }
 

@@ -816,3 +816,33 @@ async fn only_attendees_holding_a_place_exchange_cards() {
         .await
         .assert_problem(404, "not_found");
 }
+
+#[tokio::test]
+async fn parallel_guesses_cannot_slip_past_the_limit() {
+    let app = spawn_app_with(&[("CARNET_JOIN_MAX_FAILURES", "3")]).await;
+    let mallory = app.register("Mallory").await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for last in "ABCDEFGHJK".chars() {
+        let (client, url, token) = (
+            app.client.clone(),
+            format!("{}/v1/events/join", app.address),
+            mallory.token.clone(),
+        );
+        tasks.spawn(async move {
+            let res = client
+                .post(url)
+                .bearer_auth(token)
+                .json(&json!({ "code": format!("ZZZZZ{last}") }))
+                .send()
+                .await
+                .unwrap();
+            TestApp::answer(res).await.status.as_u16()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = tasks.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, [422, 422, 422, 429, 429, 429, 429, 429, 429, 429]);
+}

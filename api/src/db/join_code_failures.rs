@@ -45,6 +45,22 @@ pub fn blocking_failure(
     Ok(limiting(by_user, max_per_user).max(limiting(by_ip, max_per_ip)))
 }
 
+/// Makes the caller's join attempts take turns until the transaction ends, so parallel
+/// guesses cannot all pass the limit check before any of them is counted.
+pub fn serialize_for_user(conn: &mut PgConnection, user: Uuid) -> Result<(), ApiError> {
+    let bytes = user.as_bytes();
+    let key = i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
+        ^ i32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
+    diesel::sql_query("SELECT pg_advisory_xact_lock($1, $2)")
+        .bind::<diesel::sql_types::Integer, _>(JOIN_LOCK_NAMESPACE)
+        .bind::<diesel::sql_types::Integer, _>(key)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The first key of the advisory locks of [`serialize_for_user`].
+const JOIN_LOCK_NAMESPACE: i32 = 4_242_003;
+
 pub fn record(conn: &mut PgConnection, user: Uuid, client_ip: &str) -> Result<(), ApiError> {
     diesel::insert_into(join_code_failures::table)
         .values((

@@ -132,6 +132,7 @@ async fn join_event(
         let joined = state
             .db
             .transaction(move |conn| {
+                db::join_code_failures::serialize_for_user(conn, me)?;
                 let now = Utc::now();
                 let blocking =
                     db::join_code_failures::blocking_failure(conn, me, &ip, now - window, max_user, max_ip)?;

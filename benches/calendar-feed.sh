@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Carnet calendar feed benchmark.
 #
-# Times GET /calendar/{token}.ics for a user with BENCH_EVENTS events (spread over three years
-# and eight time zones, so the feed carries eight VTIMEZONEs with their DST changes) and
-# BENCH_REMINDERS open reminders, against the release server: full fetches (query, render,
+# Times GET /calendar/{token}.ics for a user with BENCH_EVENTS events (one every 26 hours
+# from 2025-01-01, about three years for 1000, in eight time zones, so the feed carries eight
+# VTIMEZONEs with their DST changes) and BENCH_REMINDERS open reminders, against the release server: full fetches (query, render,
 # digest) and revalidations (If-None-Match, answered 304), one request at a time with curl,
 # plus the server's resident memory. Prints a Markdown table on stdout (for
 # docs/BENCHMARKS.md); progress goes to stderr.
@@ -185,7 +185,7 @@ read -r F50 F95 FMAX <<<"$(stats "$WORK/full")"
 read -r R50 R95 RMAX <<<"$(stats "$WORK/revalidate")"
 
 cat <<EOF
-Feed of $EVENTS events in 8 zones over 3 years and $REMINDERS open reminders: $((BYTES / 1024)) KiB, $VEVENTS VEVENTs, $VTIMEZONES VTIMEZONEs.
+Feed of $EVENTS events (one every 26 hours from 2025-01-01, in 8 zones) and $REMINDERS open reminders: $((BYTES / 1024)) KiB, $VEVENTS VEVENTs, $VTIMEZONES VTIMEZONEs.
 
 | request ($FETCHES sequential, curl) | median | p95 | max |
 | --- | --- | --- | --- |

@@ -401,6 +401,27 @@ async fn event(app: &TestApp, user: &User, capacity: Option<u32>) -> String {
     answer.body["id"].as_str().unwrap().to_string()
 }
 
+/// `user` joins the event with its code, and consents to share their card or not.
+async fn join(app: &TestApp, organizer: &User, event: &str, user: &User, consent: bool) {
+    let code = app
+        .get(&format!("/v1/events/{event}"), &organizer.token)
+        .await
+        .body["join_code"]
+        .clone();
+    let joined = app
+        .post("/v1/events/join", &user.token, json!({ "code": code }))
+        .await;
+    assert_eq!(joined.status, 201, "{}", joined.text);
+    let patched = app
+        .patch(
+            &format!("/v1/events/{event}/attendance"),
+            &user.token,
+            json!({ "share_profile": consent }),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+}
+
 async fn attendees(app: &TestApp, user: &User, event: &str) -> Vec<Value> {
     let list = app
         .get(&format!("/v1/events/{event}/attendees?limit=200"), &user.token)
@@ -518,12 +539,7 @@ async fn only_the_organizer_imports_or_exports_attendees() {
     let lise = app.register("Lise").await;
     let nicolas = app.register("Nicolas").await;
     let e = event(&app, &lise, None).await;
-    // Nicolas attends (joining is another route's; the row is as it would leave it).
-    app.sql(&format!(
-        "INSERT INTO attendances (id, event_id, user_id, status, role, share_profile, checkin_code) \
-         VALUES (gen_random_uuid(), '{e}', '{}', 'registered', 'attendee', true, 'NICOLAS001')",
-        nicolas.id
-    ));
+    join(&app, &lise, &e, &nicolas, true).await;
     let file = b"name,email\nIntrus,intrus@example.org\n".to_vec();
     for user in [&nicolas, &app.register("Claire").await] {
         app.send_file(
@@ -570,13 +586,8 @@ async fn event_with_attendees(app: &TestApp) -> (User, User, String) {
         assert_eq!(card.status, 200, "{}", card.text);
     }
     let e = event(app, &lise, None).await;
-    for (user, consent, code) in [(&nicolas, true, "NICOLAS001"), (&claire, false, "CLAIRE0001")] {
-        app.sql(&format!(
-            "INSERT INTO attendances (id, event_id, user_id, status, role, share_profile, checkin_code) \
-             VALUES (gen_random_uuid(), '{e}', '{}', 'registered', 'attendee', {consent}, '{code}')",
-            user.id
-        ));
-    }
+    join(app, &lise, &e, &nicolas, true).await;
+    join(app, &lise, &e, &claire, false).await;
     for name in [
         "=HYPERLINK(\"http://evil.example\")",
         "Martin, \"Paulo\"",
@@ -682,10 +693,14 @@ async fn the_csv_export_quotes_neutralises_and_respects_consent() {
     }
 
     // Consent withdrawn: the next export shows Nicolas by name only.
-    app.sql(&format!(
-        "UPDATE attendances SET share_profile = false WHERE user_id = '{}'",
-        nicolas.id
-    ));
+    let withdrawn = app
+        .patch(
+            &format!("/v1/events/{e}/attendance"),
+            &nicolas.token,
+            json!({ "share_profile": false }),
+        )
+        .await;
+    assert_eq!(withdrawn.status, 200, "{}", withdrawn.text);
     let text = String::from_utf8(
         app.get_bytes(
             &format!("/v1/events/{e}/attendees/export?format=csv"),
@@ -779,7 +794,7 @@ async fn a_large_export_streams_every_page() {
         "INSERT INTO attendances (id, event_id, guest_name, guest_email, status, role, checkin_code, created_at) \
          SELECT gen_random_uuid(), '{e}', 'Invité ' || n, 'g' || n || '@example.org', 'registered', 'attendee', \
                 'G' || lpad(n::text, 9, '0'), now() + n * interval '1 microsecond' \
-         FROM generate_series(1, 1234) AS n"
+         FROM generate_series(1, 4321) AS n"
     ));
     let json = app
         .get(
@@ -788,8 +803,8 @@ async fn a_large_export_streams_every_page() {
         )
         .await;
     let items = json.body["items"].as_array().unwrap();
-    assert_eq!(items.len(), 1235);
-    assert_eq!(items[1234]["name"], "Invité 1234");
+    assert_eq!(items.len(), 4322);
+    assert_eq!(items[4321]["name"], "Invité 4321");
     let csv = app
         .get_bytes(
             &format!("/v1/events/{e}/attendees/export?format=csv"),
@@ -798,6 +813,6 @@ async fn a_large_export_streams_every_page() {
         .await;
     assert_eq!(
         csv_records(std::str::from_utf8(&csv.bytes).unwrap(), b',').len(),
-        1236
+        4323
     );
 }

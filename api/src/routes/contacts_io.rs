@@ -22,8 +22,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(import_contacts).service(export_contacts);
 }
 
-/// Rows fetched per query while an export streams.
-pub(crate) const EXPORT_PAGE: i64 = 500;
+/// Rows fetched per query while an export streams: each query joins the remaining rows of
+/// the event before taking a page, so pages are large enough to keep queries few, and small
+/// enough (about a megabyte) to keep memory bounded.
+pub(crate) const EXPORT_PAGE: i64 = 2_000;
 /// At most this many per-record errors are listed in an import report.
 const MAX_REPORTED_ERRORS: usize = 1_000;
 

@@ -45,6 +45,86 @@ pub struct Settings {
     pub join_max_failures_per_user: i64,
     pub join_max_failures_per_ip: i64,
     pub join_window: Duration,
+    /// Reminder push jobs: workers, queue timing and providers.
+    pub push: PushSettings,
+}
+
+/// How reminder pushes are queued and delivered (`CARNET_PUSH_*`, `CARNET_FCM_*`,
+/// `CARNET_APNS_*`). Timings are settings so tests can make them short.
+#[derive(Clone, Debug)]
+pub struct PushSettings {
+    /// Push workers `serve` runs beside the API (0: none).
+    pub serve_workers: usize,
+    /// Push workers `worker` runs.
+    pub worker_workers: usize,
+    /// Longest wait between two looks at the queue when no notification comes.
+    pub poll_interval: Duration,
+    /// How long a claimed job belongs to its worker; past it another worker may take it.
+    pub lease: Duration,
+    /// Attempts before a job is moved aside as dead.
+    pub max_attempts: i32,
+    /// First retry delay, doubled at each attempt up to `backoff_max`, with jitter.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// Jobs one worker claims and sends at once.
+    pub batch_size: i64,
+    /// Timeout of one request to a provider.
+    pub request_timeout: Duration,
+    /// On SIGTERM, how long workers may finish their jobs before releasing them.
+    pub stop_grace: Duration,
+    pub fcm_service_account: Option<String>,
+    pub fcm_endpoint: String,
+    pub apns_key: Option<String>,
+    pub apns_key_id: Option<String>,
+    pub apns_team_id: Option<String>,
+    pub apns_topic: Option<String>,
+    pub apns_endpoint: String,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+}
+
+impl PushSettings {
+    fn from_lookup(get: &impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let ms = |key: &str, default: u64| number(get, key, default).map(Duration::from_millis);
+        let push = PushSettings {
+            serve_workers: count(get, "CARNET_PUSH_WORKERS", 1)?,
+            worker_workers: count(get, "CARNET_WORKER_PUSH_WORKERS", 2)?,
+            poll_interval: ms("CARNET_PUSH_POLL_INTERVAL_MS", 5_000)?,
+            lease: ms("CARNET_PUSH_LEASE_MS", 120_000)?,
+            max_attempts: i32::try_from(number(get, "CARNET_PUSH_MAX_ATTEMPTS", 8)?)
+                .context("CARNET_PUSH_MAX_ATTEMPTS is too large")?,
+            backoff_base: ms("CARNET_PUSH_BACKOFF_BASE_MS", 2_000)?,
+            backoff_max: ms("CARNET_PUSH_BACKOFF_MAX_MS", 3_600_000)?,
+            batch_size: number(get, "CARNET_PUSH_BATCH", 64)?.min(10_000) as i64,
+            request_timeout: ms("CARNET_PUSH_TIMEOUT_MS", 15_000)?,
+            stop_grace: ms("CARNET_PUSH_STOP_GRACE_MS", 20_000)?,
+            fcm_service_account: get("CARNET_FCM_SERVICE_ACCOUNT"),
+            fcm_endpoint: get("CARNET_FCM_ENDPOINT").unwrap_or_else(|| "https://fcm.googleapis.com".into()),
+            apns_key: get("CARNET_APNS_KEY"),
+            apns_key_id: get("CARNET_APNS_KEY_ID"),
+            apns_team_id: get("CARNET_APNS_TEAM_ID"),
+            apns_topic: get("CARNET_APNS_TOPIC"),
+            apns_endpoint: get("CARNET_APNS_ENDPOINT").unwrap_or_else(|| "https://api.push.apple.com".into()),
+            webhook_url: get("CARNET_PUSH_WEBHOOK_URL"),
+            webhook_secret: get("CARNET_PUSH_WEBHOOK_SECRET"),
+        };
+        if push.lease <= push.request_timeout {
+            bail!("CARNET_PUSH_LEASE_MS must be longer than CARNET_PUSH_TIMEOUT_MS");
+        }
+        let apns = [
+            &push.apns_key,
+            &push.apns_key_id,
+            &push.apns_team_id,
+            &push.apns_topic,
+        ];
+        if apns.iter().any(|v| v.is_some()) && !apns.iter().all(|v| v.is_some()) {
+            bail!("APNs needs all of CARNET_APNS_KEY, CARNET_APNS_KEY_ID, CARNET_APNS_TEAM_ID and CARNET_APNS_TOPIC");
+        }
+        if push.webhook_url.is_some() != push.webhook_secret.is_some() {
+            bail!("the push webhook needs both CARNET_PUSH_WEBHOOK_URL and CARNET_PUSH_WEBHOOK_SECRET");
+        }
+        Ok(push)
+    }
 }
 
 impl std::fmt::Debug for Settings {
@@ -132,6 +212,7 @@ impl Settings {
             join_max_failures_per_user: number(&get, "CARNET_JOIN_MAX_FAILURES", 10)? as i64,
             join_max_failures_per_ip: number(&get, "CARNET_JOIN_MAX_FAILURES_PER_IP", 100)? as i64,
             join_window: Duration::from_secs(number(&get, "CARNET_JOIN_WINDOW_SECS", 900)?),
+            push: PushSettings::from_lookup(&get)?,
         })
     }
 }
@@ -145,6 +226,19 @@ fn number(get: &impl Fn(&str) -> Option<String>, key: &str, default: u64) -> any
             .ok()
             .filter(|n| *n > 0)
             .with_context(|| format!("{key} must be a positive whole number, not {v:?}")),
+    }
+}
+
+/// A whole number that may be 0.
+fn count(get: &impl Fn(&str) -> Option<String>, key: &str, default: usize) -> anyhow::Result<usize> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= 256)
+            .with_context(|| format!("{key} must be a whole number from 0 to 256, not {v:?}")),
     }
 }
 
@@ -180,6 +274,21 @@ mod tests {
         .unwrap();
         assert_eq!(s.log_format, LogFormat::Json);
         assert!(!s.jwt_secret_generated);
+    }
+
+    #[test]
+    fn push_settings_allow_no_workers_and_refuse_half_configured_providers() {
+        let s = settings(&[("CARNET_PUSH_WORKERS", "0")]).unwrap();
+        assert_eq!(s.push.serve_workers, 0);
+        assert_eq!(s.push.worker_workers, 2);
+        assert!(settings(&[("CARNET_PUSH_WORKERS", "-1")]).is_err());
+        assert!(settings(&[("CARNET_APNS_KEY_ID", "ABC")]).is_err());
+        assert!(settings(&[("CARNET_PUSH_WEBHOOK_URL", "http://127.0.0.1:9/hook")]).is_err());
+        assert!(settings(&[
+            ("CARNET_PUSH_LEASE_MS", "1000"),
+            ("CARNET_PUSH_TIMEOUT_MS", "2000")
+        ])
+        .is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Periodic clean-up run by `serve` and `worker`: expired refresh tokens, old revoked
-//! sessions, stale login failures and wrong join codes.
+//! sessions, stale login failures, wrong join codes and finished push jobs.
 
 use std::time::Duration;
 
@@ -10,10 +10,16 @@ use crate::db::Db;
 /// Failures and revoked sessions are kept this long (for audit), then forgotten.
 const KEEP: Duration = Duration::from_secs(7 * 86_400);
 
+/// Finished push jobs (delivered, dead, dropped) are kept this long, for support.
+const KEEP_PUSH_JOBS: Duration = Duration::from_secs(30 * 86_400);
+
 pub async fn run_once(db: &Db) -> Result<usize, crate::error::ApiError> {
     let before = Utc::now() - chrono::Duration::from_std(KEEP).unwrap_or_default();
+    let jobs_before = Utc::now() - chrono::Duration::from_std(KEEP_PUSH_JOBS).unwrap_or_default();
     db.run(move |conn| {
-        Ok(crate::db::sessions::purge(conn, before)? + crate::db::join_code_failures::purge(conn, before)?)
+        Ok(crate::db::sessions::purge(conn, before)?
+            + crate::db::join_code_failures::purge(conn, before)?
+            + crate::db::push_jobs::purge_finished(conn, jobs_before)?)
     })
     .await
 }

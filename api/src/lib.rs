@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod housekeeping;
 pub mod interop;
+pub mod jobs;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

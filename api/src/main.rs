@@ -13,9 +13,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP API and the background worker (the default).
+    /// Run the HTTP API, push workers (CARNET_PUSH_WORKERS) and housekeeping (the default).
     Serve,
-    /// Run only the background worker (for scaling out).
+    /// Run only push workers (CARNET_WORKER_PUSH_WORKERS) and housekeeping, for scaling out.
     Worker,
     /// Create the database if needed, apply pending migrations, and exit.
     Migrate,
@@ -40,11 +40,20 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Worker => {
             let db = prepare_database(&settings).await?;
-            tracing::info!("worker started");
+            let metrics = carnet::metrics::Metrics::new()?;
+            let push = carnet::jobs::start(
+                db.clone(),
+                &settings,
+                metrics.push.clone(),
+                settings.push.worker_workers,
+            )?;
+            tracing::info!(push_workers = push.count(), "worker started");
             tokio::select! {
                 _ = carnet::housekeeping::run_forever(db, settings.housekeeping_interval) => {}
                 _ = shutdown_signal() => tracing::info!("worker stopping"),
             }
+            push.stop().await;
+            tracing::info!("worker stopped");
         }
         Command::Migrate => {
             prepare_database(&settings).await?;

@@ -1,9 +1,11 @@
-//! Prometheus metrics: request counts and latencies per route, and pool usage.
+//! Prometheus metrics: request counts and latencies per route, pool usage, and the reminder
+//! push queue (jobs queued, in flight, delivered, retried, dead, and the due-to-delivery delay).
 
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 #[derive(Clone)]
@@ -13,6 +15,69 @@ pub struct Metrics {
     latency: HistogramVec,
     pool_connections: IntGauge,
     pool_idle: IntGauge,
+    pub push: PushMetrics,
+}
+
+/// The push queue as this process sees it. Counters count this process's work; sum them
+/// over processes for the whole queue.
+#[derive(Clone)]
+pub struct PushMetrics {
+    /// Jobs created by this process's schedulers.
+    pub queued: IntCounter,
+    /// Jobs being sent right now.
+    pub in_flight: IntGauge,
+    pub delivered: IntCounter,
+    /// Attempts that failed transiently and were put back with a delay.
+    pub retried: IntCounter,
+    /// Jobs moved aside after their last attempt (or a permanent failure).
+    pub dead: IntCounter,
+    /// Jobs not sent because the provider rejected the device's token.
+    pub dropped: IntCounter,
+    /// Seconds from the instant a reminder fired to its delivery to a device.
+    pub delay: Histogram,
+}
+
+impl PushMetrics {
+    fn new(registry: &Registry) -> anyhow::Result<Self> {
+        let counter = |name: &str, help: &str| -> anyhow::Result<IntCounter> {
+            let c = IntCounter::new(name, help)?;
+            registry.register(Box::new(c.clone()))?;
+            Ok(c)
+        };
+        let in_flight = IntGauge::new("push_jobs_in_flight", "Push jobs being sent now")?;
+        registry.register(Box::new(in_flight.clone()))?;
+        let delay = Histogram::with_opts(
+            HistogramOpts::new(
+                "push_delivery_delay_seconds",
+                "Time from a reminder's due instant to the delivery of its push",
+            )
+            .buckets(vec![
+                0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+            ]),
+        )?;
+        registry.register(Box::new(delay.clone()))?;
+        Ok(PushMetrics {
+            queued: counter(
+                "push_jobs_queued_total",
+                "Push jobs queued (one per occurrence and device)",
+            )?,
+            in_flight,
+            delivered: counter("push_jobs_delivered_total", "Push jobs delivered")?,
+            retried: counter(
+                "push_jobs_retried_total",
+                "Push attempts failed transiently and retried",
+            )?,
+            dead: counter(
+                "push_jobs_dead_total",
+                "Push jobs moved aside after their last attempt",
+            )?,
+            dropped: counter(
+                "push_jobs_dropped_total",
+                "Push jobs dropped because the provider rejected the device token",
+            )?,
+            delay,
+        })
+    }
 }
 
 impl Metrics {
@@ -44,7 +109,9 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
+        let push = PushMetrics::new(&registry)?;
         Ok(Metrics {
+            push,
             registry,
             requests,
             latency,

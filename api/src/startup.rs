@@ -38,6 +38,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    push_workers: crate::jobs::PushWorkers,
 }
 
 impl Application {
@@ -55,8 +56,19 @@ impl Application {
             settings: settings.clone(),
         });
         let server = serve(listener, state.clone(), settings.http_workers)?;
+        let push_workers = crate::jobs::start(
+            state.db.clone(),
+            &settings,
+            state.metrics.push.clone(),
+            settings.push.serve_workers,
+        )?;
         tracing::info!(address = %format!("{}:{port}", settings.listen.ip()), "Carnet is listening");
-        Ok(Application { port, server, state })
+        Ok(Application {
+            port,
+            server,
+            state,
+            push_workers,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -67,9 +79,12 @@ impl Application {
         self.state.clone()
     }
 
-    /// Runs until SIGINT/SIGTERM; in-flight requests finish first (actix's graceful stop).
+    /// Runs until SIGINT/SIGTERM; in-flight requests finish first (actix's graceful stop),
+    /// then the push workers stop gracefully.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.push_workers.stop().await;
+        served
     }
 }
 

@@ -14,4 +14,5 @@ mod me;
 mod migrations;
 mod operations;
 mod organizer;
+mod push;
 mod reminders;

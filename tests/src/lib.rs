@@ -165,6 +165,8 @@ pub fn test_settings(db: &TestDatabase, extra: &[(&str, &str)]) -> Settings {
         ("CARNET_JWT_SECRET".into(), JWT_SECRET.into()),
         ("CARNET_DB_POOL_SIZE".into(), "4".into()),
         ("CARNET_HTTP_WORKERS".into(), "1".into()),
+        // Push workers only where a test asks for them.
+        ("CARNET_PUSH_WORKERS".into(), "0".into()),
         (
             "CARNET_LOG".into(),
             std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into()),

@@ -13,6 +13,7 @@ pub mod events;
 pub mod export;
 pub mod interactions;
 pub mod join_code_failures;
+pub mod push_jobs;
 pub mod reminders;
 pub mod schema;
 pub mod sessions;

@@ -152,6 +152,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    push_jobs (id) {
+        id -> Int8,
+        reminder_id -> Uuid,
+        device_id -> Uuid,
+        owner_id -> Uuid,
+        fires_at -> Timestamptz,
+        payload -> Jsonb,
+        status -> Text,
+        attempts -> Int4,
+        run_at -> Timestamptz,
+        locked_by -> Nullable<Text>,
+        locked_until -> Nullable<Timestamptz>,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamptz>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     refresh_tokens (token_hash) {
         token_hash -> Bytea,
         session_id -> Uuid,
@@ -182,6 +202,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
+        pushed_for -> Nullable<Timestamptz>,
     }
 }
 
@@ -219,6 +240,9 @@ diesel::joinable!(events -> users (organizer_id));
 diesel::joinable!(interactions -> contacts (contact_id));
 diesel::joinable!(join_code_failures -> users (user_id));
 diesel::joinable!(profile_cards -> users (owner_id));
+diesel::joinable!(push_jobs -> devices (device_id));
+diesel::joinable!(push_jobs -> reminders (reminder_id));
+diesel::joinable!(push_jobs -> users (owner_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(reminders -> users (owner_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -233,6 +257,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     join_code_failures,
     login_failures,
     profile_cards,
+    push_jobs,
     refresh_tokens,
     reminders,
     sessions,

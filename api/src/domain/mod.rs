@@ -13,7 +13,7 @@ pub use link::Link;
 pub use phone::{Phone, Region};
 pub use tags::Tag;
 pub use text::{optional_text, required_text, Limits};
-pub use time::{keep_in_touch_due, resolve_local, LocalResolution, TimeZone};
+pub use time::{keep_in_touch_due, next_repeat_after, resolve_local, LocalResolution, TimeZone};
 
 pub use crate::error::InvalidValue;
 

@@ -89,6 +89,53 @@ pub fn classify(local: NaiveDateTime, zone: TimeZone) -> LocalResolution {
     }
 }
 
+/// The first occurrence of a reminder repeating every `every` `unit` (days, weeks, months)
+/// from `local` that falls after `after`, as (local time, instant). Months keep the day of
+/// the month, clamped to the month's last day; a computed time the clocks skip moves to the
+/// same wall-clock time one hour later (the first instant after the gap); a time that
+/// occurs twice means its first occurrence. `None` for an unknown unit.
+pub fn next_repeat_after(
+    local: NaiveDateTime,
+    every: i32,
+    unit: &str,
+    zone: TimeZone,
+    after: DateTime<Utc>,
+) -> Option<(NaiveDateTime, DateTime<Utc>)> {
+    let n = u32::try_from(every).ok().filter(|n| *n > 0)?;
+    let mut current = local;
+    // Step past `after`, so a reminder that fires late does not leave occurrences due.
+    for _ in 0..100_000 {
+        let next = match unit {
+            "days" => current.checked_add_signed(chrono::Duration::days(i64::from(n))),
+            "weeks" => current.checked_add_signed(chrono::Duration::weeks(i64::from(n))),
+            "months" => {
+                local.checked_add_months(chrono::Months::new(n.checked_mul(steps(local, current, n))?))
+            }
+            _ => None,
+        }?;
+        current = next;
+        let at = match classify(next, zone) {
+            LocalResolution::Exact(at) | LocalResolution::Ambiguous { first: at, .. } => at,
+            LocalResolution::Gap => match classify(next + chrono::Duration::hours(1), zone) {
+                LocalResolution::Exact(at) | LocalResolution::Ambiguous { first: at, .. } => at,
+                LocalResolution::Gap => next.and_utc(),
+            },
+        };
+        if at > after {
+            return Some((next, at));
+        }
+    }
+    None
+}
+
+/// How many periods of `n` months separate `current` from `start`, plus one: months are
+/// always counted from the original date so 31 January stays the month's end after February.
+fn steps(start: NaiveDateTime, current: NaiveDateTime, n: u32) -> u32 {
+    use chrono::Datelike;
+    let months = (current.year() - start.year()) * 12 + current.month() as i32 - start.month() as i32;
+    (months.max(0) as u32) / n + 1
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -114,6 +161,35 @@ mod tests {
         assert_eq!(gap.code, "nonexistent_local_time");
         let fold = resolve_local(local("2026-10-25T02:30:00"), paris).unwrap();
         assert_eq!(fold.to_rfc3339(), "2026-10-25T00:30:00+00:00");
+    }
+
+    #[test]
+    fn repeats_step_past_now_and_keep_nine_across_dst() {
+        let montreal = TimeZone::parse("America/Montreal").unwrap();
+        let now = "2026-11-10T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let (local, at) = next_repeat_after(local("2026-10-27T09:00:00"), 1, "weeks", montreal, now).unwrap();
+        assert_eq!(local, super::tests::local("2026-11-10T09:00:00"));
+        assert_eq!(at.to_rfc3339(), "2026-11-10T14:00:00+00:00");
+        let (local, _) = next_repeat_after(
+            super::tests::local("2026-01-31T09:00:00"),
+            1,
+            "months",
+            montreal,
+            "2026-03-01T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(local, super::tests::local("2026-03-31T09:00:00"));
+        let paris = TimeZone::parse("Europe/Paris").unwrap();
+        let (local, at) = next_repeat_after(
+            super::tests::local("2026-03-28T02:30:00"),
+            1,
+            "days",
+            paris,
+            "2026-03-28T12:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(local, super::tests::local("2026-03-29T02:30:00"));
+        assert_eq!(at.to_rfc3339(), "2026-03-29T01:30:00+00:00");
     }
 
     #[test]

@@ -1,0 +1,321 @@
+//! The reminder push queue: pending reminders turned into one job per (occurrence, device),
+//! claimed by workers with `FOR UPDATE SKIP LOCKED` under a lease.
+//!
+//! A reminder is *pending* while it is open and the instant it fires (its due time, or the
+//! end of its snooze when later) is after `pushed_for`, the last occurrence queued. The
+//! unique key `(reminder_id, fires_at, device_id)` makes queueing idempotent, so two
+//! schedulers, a restart or a retry never queue an occurrence twice for a device.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{
+    Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamp, Timestamptz, Uuid as SqlUuid,
+};
+use uuid::Uuid;
+
+use crate::error::ApiError;
+
+/// The pending-reminder predicate; identical to the partial index's, so the index serves it.
+const PENDING: &str = "r.status = 'open' AND r.deleted_at IS NULL \
+     AND (r.pushed_for IS NULL OR r.pushed_for < GREATEST(r.due_at, r.snoozed_until))";
+
+/// A reminder whose occurrence is due, with what its push needs.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct PendingReminder {
+    #[diesel(sql_type = SqlUuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub owner_id: Uuid,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub contact_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub event_id: Option<Uuid>,
+    #[diesel(sql_type = Text)]
+    pub title: String,
+    #[diesel(sql_type = Timestamp)]
+    pub due_local: NaiveDateTime,
+    #[diesel(sql_type = Text)]
+    pub timezone: String,
+    #[diesel(sql_type = Timestamptz)]
+    pub due_at: DateTime<Utc>,
+    /// The occurrence: `GREATEST(due_at, snoozed_until)`.
+    #[diesel(sql_type = Timestamptz)]
+    pub fires_at: DateTime<Utc>,
+    #[diesel(sql_type = Nullable<Integer>)]
+    pub repeat_every: Option<i32>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub repeat_unit: Option<String>,
+    #[diesel(sql_type = Text)]
+    pub origin: String,
+    #[diesel(sql_type = Text)]
+    pub locale: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub contact_name: Option<String>,
+}
+
+/// Locks up to `limit` reminders due by `now` that no other transaction holds. Call inside
+/// a transaction; the locks keep concurrent schedulers on different reminders.
+pub fn lock_pending(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<PendingReminder>, ApiError> {
+    let sql = format!(
+        "SELECT r.id, r.owner_id, r.contact_id, r.event_id, r.title, r.due_local, r.timezone, r.due_at, \
+                GREATEST(r.due_at, r.snoozed_until) AS fires_at, r.repeat_every, r.repeat_unit, r.origin, \
+                u.locale, c.name AS contact_name \
+         FROM reminders r \
+         JOIN users u ON u.id = r.owner_id \
+         LEFT JOIN contacts c ON c.id = r.contact_id AND c.deleted_at IS NULL \
+         WHERE {PENDING} AND GREATEST(r.due_at, r.snoozed_until) <= $1 \
+         ORDER BY GREATEST(r.due_at, r.snoozed_until) \
+         LIMIT $2 \
+         FOR UPDATE OF r SKIP LOCKED"
+    );
+    Ok(diesel::sql_query(sql)
+        .bind::<Timestamptz, _>(now)
+        .bind::<BigInt, _>(limit)
+        .load(conn)?)
+}
+
+/// One occurrence to queue, and where a repeating reminder moves next.
+#[derive(Debug, Clone)]
+pub struct Occurrence {
+    pub reminder_id: Uuid,
+    pub owner_id: Uuid,
+    pub fires_at: DateTime<Utc>,
+    pub payload: serde_json::Value,
+    /// The next occurrence of a repeating reminder (local time and instant).
+    pub next: Option<(NaiveDateTime, DateTime<Utc>)>,
+}
+
+/// Queues one job per active device with a push token for each occurrence, marks the
+/// occurrences queued and moves repeating reminders to their next occurrence. Answers the
+/// number of jobs created (existing ones are left alone).
+pub fn queue_occurrences(conn: &mut PgConnection, occurrences: &[Occurrence]) -> Result<usize, ApiError> {
+    if occurrences.is_empty() {
+        return Ok(0);
+    }
+    let ids: Vec<Uuid> = occurrences.iter().map(|o| o.reminder_id).collect();
+    let owners: Vec<Uuid> = occurrences.iter().map(|o| o.owner_id).collect();
+    let fires: Vec<DateTime<Utc>> = occurrences.iter().map(|o| o.fires_at).collect();
+    let payloads: Vec<serde_json::Value> = occurrences.iter().map(|o| o.payload.clone()).collect();
+    let next_local: Vec<Option<NaiveDateTime>> = occurrences.iter().map(|o| o.next.map(|n| n.0)).collect();
+    let next_at: Vec<Option<DateTime<Utc>>> = occurrences.iter().map(|o| o.next.map(|n| n.1)).collect();
+    let queued = diesel::sql_query(
+        "INSERT INTO push_jobs (reminder_id, device_id, owner_id, fires_at, payload, run_at) \
+         SELECT o.reminder_id, d.id, d.owner_id, o.fires_at, o.payload, now() \
+         FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[], $4::jsonb[]) \
+              AS o(reminder_id, owner_id, fires_at, payload) \
+         JOIN devices d ON d.owner_id = o.owner_id AND d.active \
+              AND d.push_token IS NOT NULL AND d.push_provider IS NOT NULL \
+         ON CONFLICT ON CONSTRAINT push_jobs_occurrence_key DO NOTHING",
+    )
+    .bind::<Array<SqlUuid>, _>(&ids)
+    .bind::<Array<SqlUuid>, _>(&owners)
+    .bind::<Array<Timestamptz>, _>(&fires)
+    .bind::<Array<Jsonb>, _>(&payloads)
+    .execute(conn)?;
+    diesel::sql_query(
+        "UPDATE reminders r SET pushed_for = o.fires_at, \
+                due_local = COALESCE(o.next_local, r.due_local), \
+                due_at = COALESCE(o.next_at, r.due_at), \
+                snoozed_until = CASE WHEN o.next_at IS NULL THEN r.snoozed_until END, \
+                updated_at = CASE WHEN o.next_at IS NULL THEN r.updated_at ELSE now() END \
+         FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamp[], $4::timestamptz[]) \
+              AS o(id, fires_at, next_local, next_at) \
+         WHERE r.id = o.id",
+    )
+    .bind::<Array<SqlUuid>, _>(&ids)
+    .bind::<Array<Timestamptz>, _>(&fires)
+    .bind::<Array<Nullable<Timestamp>>, _>(&next_local)
+    .bind::<Array<Nullable<Timestamptz>>, _>(&next_at)
+    .execute(conn)?;
+    if queued > 0 {
+        diesel::sql_query("SELECT pg_notify('carnet_push', '')").execute(conn)?;
+    }
+    Ok(queued)
+}
+
+/// A job a worker holds, with the device as it is now (a token may have changed since).
+#[derive(Debug, Clone, QueryableByName)]
+pub struct ClaimedJob {
+    #[diesel(sql_type = BigInt)]
+    pub id: i64,
+    #[diesel(sql_type = SqlUuid)]
+    pub reminder_id: Uuid,
+    #[diesel(sql_type = SqlUuid)]
+    pub device_id: Uuid,
+    #[diesel(sql_type = Timestamptz)]
+    pub fires_at: DateTime<Utc>,
+    #[diesel(sql_type = Jsonb)]
+    pub payload: serde_json::Value,
+    /// Attempts so far, this one included.
+    #[diesel(sql_type = Integer)]
+    pub attempts: i32,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub push_provider: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub push_token: Option<String>,
+    #[diesel(sql_type = Bool)]
+    pub active: bool,
+}
+
+/// Claims up to `limit` queued jobs whose time has come, leasing them to `worker` for
+/// `lease_ms`. Rows another worker is claiming are skipped, never waited for.
+pub fn claim(
+    conn: &mut PgConnection,
+    worker: &str,
+    lease_ms: i64,
+    limit: i64,
+) -> Result<Vec<ClaimedJob>, ApiError> {
+    Ok(diesel::sql_query(
+        "WITH picked AS ( \
+             SELECT id FROM push_jobs WHERE status = 'queued' AND run_at <= now() \
+             ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         UPDATE push_jobs j SET status = 'running', locked_by = $1, \
+                locked_until = now() + $2 * interval '1 millisecond', \
+                attempts = j.attempts + 1, updated_at = now() \
+         FROM picked, devices d \
+         WHERE j.id = picked.id AND d.id = j.device_id \
+         RETURNING j.id, j.reminder_id, j.device_id, j.fires_at, j.payload, j.attempts, \
+                   d.push_provider, d.push_token, d.active",
+    )
+    .bind::<Text, _>(worker)
+    .bind::<BigInt, _>(lease_ms)
+    .bind::<BigInt, _>(limit)
+    .load(conn)?)
+}
+
+/// Jobs whose worker vanished (lease expired) go back to the queue, or aside as dead when
+/// they have had all their attempts. Answers (requeued, dead).
+pub fn recover_expired(conn: &mut PgConnection, max_attempts: i32) -> Result<(usize, usize), ApiError> {
+    let dead = diesel::sql_query(
+        "UPDATE push_jobs SET status = 'dead', locked_by = NULL, locked_until = NULL, updated_at = now(), \
+                last_error = COALESCE(last_error || '; ', '') || 'lease expired on the last attempt' \
+         WHERE status = 'running' AND locked_until < now() AND attempts >= $1",
+    )
+    .bind::<Integer, _>(max_attempts)
+    .execute(conn)?;
+    let requeued = diesel::sql_query(
+        "UPDATE push_jobs SET status = 'queued', run_at = now(), locked_by = NULL, locked_until = NULL, \
+                updated_at = now() \
+         WHERE status = 'running' AND locked_until < now()",
+    )
+    .execute(conn)?;
+    Ok((requeued, dead))
+}
+
+/// How a job attempt ended, as the queue records it.
+#[derive(Debug, Clone)]
+pub enum JobEnd {
+    Delivered,
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
+    Dead {
+        error: String,
+    },
+    /// Not sent and not to be: the device's token was rejected or it is gone.
+    Dropped {
+        error: String,
+    },
+}
+
+/// Records the ends of a worker's attempts in one transaction, and deactivates devices
+/// whose token the provider rejected. A job whose lease was lost to another worker is
+/// left to that worker, except that a delivery is always recorded.
+pub fn finish(
+    conn: &mut PgConnection,
+    worker: &str,
+    ends: &[(i64, JobEnd)],
+    deactivate: &[Uuid],
+) -> Result<(), ApiError> {
+    conn.transaction(|conn| {
+        let delivered: Vec<i64> = ends
+            .iter()
+            .filter(|(_, e)| matches!(e, JobEnd::Delivered))
+            .map(|(id, _)| *id)
+            .collect();
+        if !delivered.is_empty() {
+            diesel::sql_query(
+                "UPDATE push_jobs SET status = 'delivered', delivered_at = now(), locked_by = NULL, \
+                        locked_until = NULL, last_error = NULL, updated_at = now() \
+                 WHERE id = ANY($1) AND status IN ('running', 'queued')",
+            )
+            .bind::<Array<BigInt>, _>(&delivered)
+            .execute(conn)?;
+        }
+        for (id, end) in ends {
+            let (status, run_at, error) = match end {
+                JobEnd::Delivered => continue,
+                JobEnd::Retry { at, error } => ("queued", Some(*at), error),
+                JobEnd::Dead { error } => ("dead", None, error),
+                JobEnd::Dropped { error } => ("dropped", None, error),
+            };
+            diesel::sql_query(
+                "UPDATE push_jobs SET status = $3, run_at = COALESCE($4, run_at), last_error = $5, \
+                        locked_by = NULL, locked_until = NULL, updated_at = now() \
+                 WHERE id = $1 AND status = 'running' AND locked_by = $2",
+            )
+            .bind::<BigInt, _>(id)
+            .bind::<Text, _>(worker)
+            .bind::<Text, _>(status)
+            .bind::<Nullable<Timestamptz>, _>(run_at)
+            .bind::<Text, _>(error)
+            .execute(conn)?;
+        }
+        for device in deactivate {
+            diesel::sql_query(
+                "UPDATE devices SET active = FALSE, deactivated_at = now(), updated_at = now() \
+                 WHERE id = $1 AND active",
+            )
+            .bind::<SqlUuid, _>(device)
+            .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// Gives jobs back to the queue untouched (the attempt is not counted): a worker stopping
+/// before it could send them.
+pub fn release(conn: &mut PgConnection, worker: &str, ids: &[i64]) -> Result<usize, ApiError> {
+    Ok(diesel::sql_query(
+        "UPDATE push_jobs SET status = 'queued', attempts = GREATEST(attempts - 1, 0), locked_by = NULL, \
+                locked_until = NULL, run_at = now(), updated_at = now() \
+         WHERE id = ANY($2) AND status = 'running' AND locked_by = $1",
+    )
+    .bind::<Text, _>(worker)
+    .bind::<Array<BigInt>, _>(ids)
+    .execute(conn)?)
+}
+
+#[derive(QueryableByName)]
+struct Wake {
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    at: Option<DateTime<Utc>>,
+}
+
+/// The earliest instant at which there will be work: a pending reminder firing, a queued
+/// job's retry time, or a lease running out.
+pub fn next_work_at(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>, ApiError> {
+    let sql = format!(
+        "SELECT LEAST( \
+             (SELECT min(GREATEST(r.due_at, r.snoozed_until)) FROM reminders r WHERE {PENDING}), \
+             (SELECT min(run_at) FROM push_jobs WHERE status = 'queued'), \
+             (SELECT min(locked_until) FROM push_jobs WHERE status = 'running')) AS at"
+    );
+    let wake: Wake = diesel::sql_query(sql).get_result(conn)?;
+    Ok(wake.at)
+}
+
+/// Forgets finished jobs (delivered, dead, dropped) last touched before `before`. The
+/// reminders keep `pushed_for`, so a forgotten occurrence is not queued again.
+pub fn purge_finished(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<usize, ApiError> {
+    Ok(diesel::sql_query(
+        "DELETE FROM push_jobs WHERE status IN ('delivered', 'dead', 'dropped') AND updated_at < $1",
+    )
+    .bind::<Timestamptz, _>(before)
+    .execute(conn)?)
+}

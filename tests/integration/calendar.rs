@@ -5,14 +5,13 @@ use std::io::BufReader;
 use carnet_tests::{spawn_app_with, TestApp, User};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Bytea, Text};
+use diesel::sql_types::Bytea;
 use ical::parser::ical::component::{IcalCalendar, IcalEvent, IcalTimeZone, IcalTimeZoneTransitionType};
 use ical::property::Property;
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use uuid::Uuid;
 
 const PUBLIC_URL: &str = "https://carnet.example.org";
 
@@ -219,21 +218,14 @@ async fn reminder(app: &TestApp, user: &User, body: Value) -> Value {
     answer.body
 }
 
-/// Puts `user` on `event` with `status`, straight in the database: joining an event by code
-/// is not an endpoint yet, and the feed only reads attendances.
-fn attend(app: &TestApp, event: &Value, user: &User, status: &str) {
-    let mut conn = app.db.connect();
-    diesel::sql_query(
-        "INSERT INTO attendances (id, event_id, user_id, status, role, checkin_code) \
-         VALUES ($1::uuid, $2::uuid, $3::uuid, $4, 'attendee', $5)",
-    )
-    .bind::<Text, _>(Uuid::now_v7().to_string())
-    .bind::<Text, _>(event["id"].as_str().unwrap())
-    .bind::<Text, _>(&user.id)
-    .bind::<Text, _>(status)
-    .bind::<Text, _>(Uuid::new_v4().simple().to_string()[..10].to_uppercase())
-    .execute(&mut conn)
-    .unwrap();
+/// `user` joins `event` by its join code; answers the attendance.
+async fn join(app: &TestApp, event: &Value, user: &User) -> Value {
+    let code = event["join_code"].as_str().unwrap();
+    let answer = app
+        .post("/v1/events/join", &user.token, json!({ "code": code }))
+        .await;
+    assert_eq!(answer.status, 201, "join failed: {}", answer.text);
+    answer.body
 }
 
 #[tokio::test]
@@ -597,7 +589,7 @@ async fn the_feed_holds_my_events_and_never_another_users_data() {
     let waiting = event(
         &app,
         &marc,
-        json!({ "kind": "conference", "title": "Conférence complète", "starts_at": "2026-12-05T08:00:00Z" }),
+        json!({ "kind": "conference", "title": "Conférence complète", "starts_at": "2026-12-05T08:00:00Z", "capacity": 1 }),
     )
     .await;
     event(
@@ -606,9 +598,19 @@ async fn the_feed_holds_my_events_and_never_another_users_data() {
         json!({ "kind": "round_table", "title": "Table ronde de Marc", "starts_at": "2026-12-06T17:00:00Z" }),
     )
     .await;
-    attend(&app, &attended, &lise, "registered");
-    attend(&app, &dropped, &lise, "cancelled");
-    attend(&app, &waiting, &lise, "waitlisted");
+    let paul = app.register("Paul").await;
+    assert_eq!(join(&app, &attended, &lise).await["status"], "registered");
+    join(&app, &dropped, &lise).await;
+    let cancelled = app
+        .patch(
+            &format!("/v1/events/{}/attendance", dropped["id"].as_str().unwrap()),
+            &lise.token,
+            json!({ "status": "cancelled" }),
+        )
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.text);
+    assert_eq!(join(&app, &waiting, &paul).await["status"], "registered");
+    assert_eq!(join(&app, &waiting, &lise).await["status"], "waitlisted");
     let deleted = app
         .delete(
             &format!("/v1/events/{}", gone["id"].as_str().unwrap()),

@@ -846,3 +846,21 @@ async fn parallel_guesses_cannot_slip_past_the_limit() {
     statuses.sort();
     assert_eq!(statuses, [422, 422, 422, 429, 429, 429, 429, 429, 429, 429]);
 }
+
+#[tokio::test]
+async fn an_erased_account_frees_its_place_for_the_first_in_line() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let e = event(&app, &lise, apero(json!({ "capacity": 1 }))).await;
+    let anna = app.register("Anna").await;
+    let bruno = app.register("Bruno").await;
+    assert_eq!(join(&app, &anna, code(&e)).await["status"], "registered");
+    assert_eq!(join(&app, &bruno, code(&e)).await["status"], "waitlisted");
+
+    let answer = app.delete("/v1/me", &anna.token).await;
+    assert_eq!(answer.status, 204, "{}", answer.text);
+
+    assert_eq!(my_attendance(&app, &bruno, &e).await["status"], "registered");
+    let st = statuses(&app, &lise, &e).await;
+    assert_eq!(st, vec![("Bruno".to_string(), "registered".to_string())]);
+}

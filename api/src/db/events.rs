@@ -277,6 +277,25 @@ pub fn lock_for_attendee(conn: &mut PgConnection, user: Uuid, id: Uuid) -> Resul
         .first(conn)?)
 }
 
+/// The live events run by someone else where `user` holds a place, their rows locked in id
+/// order until the transaction ends, so erasing the account can hand those places on.
+pub fn lock_where_holding_place(conn: &mut PgConnection, user: Uuid) -> Result<Vec<EventRow>, ApiError> {
+    Ok(events::table
+        .filter(events::deleted_at.is_null())
+        .filter(events::organizer_id.ne(user))
+        .filter(diesel::dsl::exists(
+            attendances::table
+                .filter(attendances::event_id.eq(events::id))
+                .filter(attendances::user_id.eq(user))
+                .filter(attendances::deleted_at.is_null())
+                .filter(attendances::status.eq_any(super::attendances::TAKING_PLACES)),
+        ))
+        .order(events::id.asc())
+        .select(EventRow::as_select())
+        .for_update()
+        .load(conn)?)
+}
+
 /// Gives the event `organizer` runs a new join code; the old one stops working at once.
 /// `Ok(None)` when another open event holds `code` (the caller draws another).
 pub fn set_join_code(

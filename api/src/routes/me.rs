@@ -229,12 +229,24 @@ async fn export_me(state: State, auth: AuthUser) -> Result<HttpResponse, ApiErro
         .json(body))
 }
 
-/// Erases my account and everything I own. All my tokens stop working at once.
+/// Erases my account and everything I own. All my tokens stop working at once; the places I
+/// held at others' events go to their waitlists.
 #[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 204, description = "Erased")))]
 #[delete("/me")]
 async fn delete_me(state: State, auth: AuthUser) -> Result<HttpResponse, ApiError> {
     let user_id = auth.user_id;
-    state.db.run(move |conn| db::users::delete(conn, user_id)).await?;
+    state
+        .db
+        .transaction(move |conn| {
+            // The places I held at others' events go to the first in line.
+            let events = db::events::lock_where_holding_place(conn, user_id)?;
+            db::users::delete(conn, user_id)?;
+            for event in events {
+                db::attendances::promote_waitlisted(conn, event.id, event.capacity)?;
+            }
+            Ok(())
+        })
+        .await?;
     tracing::info!(%user_id, "account erased");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -57,6 +57,10 @@ use crate::routes;
         routes::attendees::add_attendee,
         routes::attendees::patch_attendee,
         routes::attendees::delete_attendee,
+        routes::sync::push_changes,
+        routes::sync::pull_changes,
+        routes::sync::list_conflicts,
+        routes::sync::wait_for_changes,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth, &VersionPrefix),
@@ -68,6 +72,7 @@ use crate::routes;
         (name = "interactions", description = "Calls, texts, lunches"),
         (name = "reminders", description = "Follow-ups"),
         (name = "events", description = "Events and their attendees"),
+        (name = "sync", description = "Offline-first sync: push, pull, conflicts, wait"),
         (name = "operations", description = "Health and metrics"),
     ),
 )]

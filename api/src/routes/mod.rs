@@ -10,6 +10,7 @@ pub mod health;
 pub mod interactions;
 pub mod me;
 pub mod reminders;
+pub mod sync;
 
 use actix_web::web;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -36,7 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(interactions::configure)
             .configure(reminders::configure)
             .configure(events::configure)
-            .configure(attendees::configure),
+            .configure(attendees::configure)
+            .configure(sync::configure),
     );
 }
 

@@ -12,3 +12,4 @@ mod me;
 mod migrations;
 mod operations;
 mod reminders;
+mod sync;

@@ -187,7 +187,11 @@ struct Flag {
 }
 
 /// True when `contact` is a live contact of `owner`.
-pub fn owns_contact(conn: &mut PgConnection, owner: Uuid, contact: Uuid) -> Result<bool, diesel::result::Error> {
+pub fn owns_contact(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    contact: Uuid,
+) -> Result<bool, diesel::result::Error> {
     let flag = diesel::sql_query(
         "SELECT EXISTS (SELECT 1 FROM contacts WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL) AS yes",
     )
@@ -205,7 +209,10 @@ struct EventId {
 
 /// The events in `user`'s sync scope: those they organise, and those they attend (not
 /// cancelled). Second list: the ones they organise.
-pub fn scope_events(conn: &mut PgConnection, user: Uuid) -> Result<(Vec<Uuid>, Vec<Uuid>), diesel::result::Error> {
+pub fn scope_events(
+    conn: &mut PgConnection,
+    user: Uuid,
+) -> Result<(Vec<Uuid>, Vec<Uuid>), diesel::result::Error> {
     let organised: Vec<EventId> = diesel::sql_query("SELECT id FROM events WHERE organizer_id = $1")
         .bind::<SqlUuid, _>(user)
         .load(conn)?;
@@ -227,7 +234,11 @@ pub fn scope_events(conn: &mut PgConnection, user: Uuid) -> Result<(Vec<Uuid>, V
 
 /// The device's last applied mutation id, the device row locked (pushes of one device are
 /// applied one at a time). `None` when the device is not `owner`'s.
-pub fn lock_device(conn: &mut PgConnection, owner: Uuid, device: Uuid) -> Result<Option<i64>, diesel::result::Error> {
+pub fn lock_device(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    device: Uuid,
+) -> Result<Option<i64>, diesel::result::Error> {
     devices::table
         .filter(devices::id.eq(device))
         .filter(devices::owner_id.eq(owner))
@@ -277,7 +288,10 @@ pub struct NewConflict {
     pub lost_device: String,
 }
 
-pub fn insert_conflicts(conn: &mut PgConnection, conflicts: &[NewConflict]) -> Result<(), diesel::result::Error> {
+pub fn insert_conflicts(
+    conn: &mut PgConnection,
+    conflicts: &[NewConflict],
+) -> Result<(), diesel::result::Error> {
     if !conflicts.is_empty() {
         diesel::insert_into(sync_conflicts::table)
             .values(conflicts)
@@ -388,6 +402,39 @@ pub fn changes_after(
     .load(conn)
 }
 
+/// Up to `limit` change rows in (`after`, `upto`] whose transaction is below `fence`:
+/// the rows of a pull's window that are now final.
+pub fn changes_settled(
+    conn: &mut PgConnection,
+    user: Uuid,
+    events: &[Uuid],
+    after: Position,
+    upto: Position,
+    fence: i64,
+    limit: i64,
+) -> Result<Vec<ChangeRow>, diesel::result::Error> {
+    diesel::sql_query(
+        "SELECT xid, seq, collection, record_id FROM ( \
+           (SELECT xid, seq, collection, record_id FROM sync_changes \
+             WHERE user_id = $1 AND (xid, seq) > ($2, $3) AND (xid, seq) <= ($6, $7) AND xid < $8 \
+             ORDER BY xid, seq LIMIT $4) \
+           UNION ALL \
+           (SELECT xid, seq, collection, record_id FROM sync_changes \
+             WHERE event_id = ANY($5) AND (xid, seq) > ($2, $3) AND (xid, seq) <= ($6, $7) AND xid < $8 \
+             ORDER BY xid, seq LIMIT $4) \
+         ) c ORDER BY xid, seq LIMIT $4",
+    )
+    .bind::<SqlUuid, _>(user)
+    .bind::<BigInt, _>(after.xid)
+    .bind::<BigInt, _>(after.seq)
+    .bind::<BigInt, _>(limit)
+    .bind::<Array<SqlUuid>, _>(events)
+    .bind::<BigInt, _>(upto.xid)
+    .bind::<BigInt, _>(upto.seq)
+    .bind::<BigInt, _>(fence)
+    .load(conn)
+}
+
 /// Whether anything in `user`'s scope changed after `after` (committed and visible).
 pub fn has_changes_after(
     conn: &mut PgConnection,
@@ -420,7 +467,10 @@ struct Boundary {
 /// older than `cutoff` are compacted to the latest one per record and audience, and the
 /// horizon moves to the last compacted position (older cursors get `cursor_expired`).
 /// Answers how many rows went.
-pub fn collect_tombstones(conn: &mut PgConnection, cutoff: DateTime<Utc>) -> Result<usize, diesel::result::Error> {
+pub fn collect_tombstones(
+    conn: &mut PgConnection,
+    cutoff: DateTime<Utc>,
+) -> Result<usize, diesel::result::Error> {
     conn.transaction(|conn| {
         let mut removed = 0;
         for table in ["interactions", "reminders", "contacts", "attendances", "events"] {

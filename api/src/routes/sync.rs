@@ -279,7 +279,9 @@ pub async fn list_conflicts(
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
                 .and_then(|s| s.parse::<i64>().ok())
-                .ok_or_else(|| ApiError::bad_request("invalid_cursor", "The cursor is not one this API gave out."))?,
+                .ok_or_else(|| {
+                    ApiError::bad_request("invalid_cursor", "The cursor is not one this API gave out.")
+                })?,
         ),
     };
     let user = auth.user_id;

@@ -27,7 +27,9 @@ use sync_core::{
 };
 use uuid::Uuid;
 
-use crate::domain::{optional_text, required_text, Email, InvalidValue, Limits, Link, Phone, Region, Tag, TimeZone};
+use crate::domain::{
+    optional_text, required_text, Email, InvalidValue, Limits, Link, Phone, Region, Tag, TimeZone,
+};
 
 /// The node of stamps the server gives to edits made outside sync (REST and other writers).
 pub const SERVER_NODE: u128 = 0;
@@ -129,8 +131,18 @@ pub struct Collection {
     pub deletable: bool,
 }
 
-const INTERACTION_KINDS: &[&str] = &["call", "sms", "email", "meeting", "meal", "message", "social", "other"];
-const EVENT_KINDS: &[&str] = &["apero", "colunching", "jelly", "round_table", "conference", "meetup", "other"];
+const INTERACTION_KINDS: &[&str] = &[
+    "call", "sms", "email", "meeting", "meal", "message", "social", "other",
+];
+const EVENT_KINDS: &[&str] = &[
+    "apero",
+    "colunching",
+    "jelly",
+    "round_table",
+    "conference",
+    "meetup",
+    "other",
+];
 
 pub static CONTACTS: Collection = Collection {
     name: "contacts",
@@ -218,7 +230,10 @@ pub static EVENTS: Collection = Collection {
         f("timezone", Ty::Zone),
         f("capacity", Ty::OptInt(1, 1_000_000)),
         f("visibility", Ty::Choice(&["public", "unlisted", "private"])),
-        f("attendee_list_visibility", Ty::Choice(&["organizer", "attendees"])),
+        f(
+            "attendee_list_visibility",
+            Ty::Choice(&["organizer", "attendees"]),
+        ),
     ],
     derived: &["organizer_id", "join_code"],
     required: &["kind", "title", "starts_at", "timezone"],
@@ -231,11 +246,20 @@ pub static ATTENDANCES: Collection = Collection {
     key: "id",
     access: Access::Attendance,
     fields: &[
-        f("status", Ty::Choice(&["registered", "waitlisted", "cancelled", "checked_in"])),
+        f(
+            "status",
+            Ty::Choice(&["registered", "waitlisted", "cancelled", "checked_in"]),
+        ),
         f("role", Ty::Choice(&["organizer", "host", "speaker", "attendee"])),
         f("share_profile", Ty::Bool),
     ],
-    derived: &["event_id", "user_id", "guest_name", "guest_email", "checked_in_at"],
+    derived: &[
+        "event_id",
+        "user_id",
+        "guest_name",
+        "guest_email",
+        "checked_in_at",
+    ],
     required: &[],
     deletable: true,
 };
@@ -258,7 +282,14 @@ pub static PROFILE: Collection = Collection {
     deletable: false,
 };
 
-pub static COLLECTIONS: [&Collection; 6] = [&CONTACTS, &INTERACTIONS, &REMINDERS, &EVENTS, &ATTENDANCES, &PROFILE];
+pub static COLLECTIONS: [&Collection; 6] = [
+    &CONTACTS,
+    &INTERACTIONS,
+    &REMINDERS,
+    &EVENTS,
+    &ATTENDANCES,
+    &PROFILE,
+];
 
 /// The synced collection called `name` on the wire.
 pub fn collection(name: &str) -> Option<&'static Collection> {
@@ -276,9 +307,9 @@ impl Collection {
     }
 
     fn schema(&self) -> CollectionSchema {
-        self.fields
-            .iter()
-            .fold(CollectionSchema::new(self.name), |s, f| s.field(f.name, f.ty.kind()))
+        self.fields.iter().fold(CollectionSchema::new(self.name), |s, f| {
+            s.field(f.name, f.ty.kind())
+        })
     }
 }
 
@@ -331,14 +362,24 @@ fn instant(v: &Value) -> Result<DateTime<Utc>, InvalidValue> {
         .ok()
         .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
         .map(|d| d.with_timezone(&Utc))
-        .ok_or_else(|| InvalidValue::new("invalid_instant", "must be an instant such as 2026-11-24T14:00:00Z"))
+        .ok_or_else(|| {
+            InvalidValue::new(
+                "invalid_instant",
+                "must be an instant such as 2026-11-24T14:00:00Z",
+            )
+        })
 }
 
 fn local(v: &Value) -> Result<NaiveDateTime, InvalidValue> {
     expect_str(v, "a local date-time")
         .ok()
         .and_then(|s| NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok())
-        .ok_or_else(|| InvalidValue::new("invalid_local_time", "must be a local date-time such as 2026-11-24T09:00:00"))
+        .ok_or_else(|| {
+            InvalidValue::new(
+                "invalid_local_time",
+                "must be a local date-time such as 2026-11-24T09:00:00",
+            )
+        })
 }
 
 fn date(v: &Value) -> Result<NaiveDate, InvalidValue> {
@@ -398,7 +439,9 @@ pub fn column_value(ty: Ty, v: &Value, region: Option<Region>) -> Result<Value, 
         }),
         Ty::Instant => Ok(Value::String(instant(v)?.to_rfc3339())),
         Ty::OptInstant => opt(v, &|v| Ok(Value::String(instant(v)?.to_rfc3339()))),
-        Ty::Local => Ok(Value::String(local(v)?.format("%Y-%m-%dT%H:%M:%S%.f").to_string())),
+        Ty::Local => Ok(Value::String(
+            local(v)?.format("%Y-%m-%dT%H:%M:%S%.f").to_string(),
+        )),
         Ty::Zone => Ok(Value::String(
             TimeZone::parse(expect_str(v, "a time zone")?)?.name().to_owned(),
         )),
@@ -506,8 +549,17 @@ pub fn row_updated_ms(row: &Map<String, Value>) -> u64 {
         .unwrap_or(0)
 }
 
-/// Takes into `state` the edits made to the row's columns outside sync, as server edits
-/// (see the module docs). Answers the conflicts they caused.
+/// A server stamp after `after` at or after `at_ms`, not yet applied to `state`.
+fn fresh_server_stamp(state: &RecordState, at_ms: u64, after: Hlc) -> Hlc {
+    let mut stamp = server_stamp(at_ms, after);
+    while state.applied.contains(&stamp) {
+        stamp = server_stamp(at_ms, stamp);
+    }
+    stamp
+}
+
+/// Takes into `state` the edits made to the row's columns outside sync, as one server edit
+/// (see the module docs). Answers the conflicts it caused.
 pub fn reconcile(
     coll: &Collection,
     schema: &CollectionSchema,
@@ -516,6 +568,8 @@ pub fn reconcile(
 ) -> Vec<Conflict> {
     let at_ms = row_updated_ms(row);
     let mut conflicts = Vec::new();
+    let mut changes = std::collections::BTreeMap::new();
+    let mut after = Hlc::zero();
     for field in coll.fields {
         let column = row.get(field.name);
         let current = state.fields.get(field.name);
@@ -523,7 +577,9 @@ pub fn reconcile(
         if same(field.ty, column, value.as_ref()) {
             continue;
         }
-        let after = current.map(|s| s.stamp()).unwrap_or_else(Hlc::zero);
+        if let Some(current) = current {
+            after = after.max(current.stamp());
+        }
         let column = column.cloned().unwrap_or(Value::Null);
         let change = match field.ty.kind() {
             FieldKind::Scalar => FieldChange::Scalar(column),
@@ -555,13 +611,16 @@ pub fn reconcile(
                 }
             }
         };
+        changes.insert(field.name.to_owned(), change);
+    }
+    if !changes.is_empty() {
         let mutation = Mutation {
             mutation_id: 0,
             collection: coll.name.to_owned(),
             id: String::new(),
             op: Op::Upsert,
-            hlc: server_stamp(at_ms, after),
-            fields: [(field.name.to_owned(), change)].into(),
+            hlc: fresh_server_stamp(state, at_ms, after),
+            fields: changes,
         };
         if let Ok(outcome) = merge_owned(state, mutation, schema) {
             conflicts.extend(outcome.conflicts);
@@ -583,7 +642,7 @@ pub fn reconcile(
                 collection: coll.name.to_owned(),
                 id: String::new(),
                 op: if deleted { Op::Delete } else { Op::Restore },
-                hlc: server_stamp(at, state.existence.stamp),
+                hlc: fresh_server_stamp(state, at, state.existence.stamp),
                 fields: Default::default(),
             };
             if let Ok(outcome) = merge_owned(state, mutation, schema) {

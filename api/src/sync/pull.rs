@@ -1,12 +1,15 @@
 //! Reading the change feed: the current state of every record in the user's scope changed
 //! after a cursor, in pages, without ever skipping a change committed late.
 //!
-//! The pull runs in one repeatable-read snapshot. Change rows are read in (xid, seq) order;
-//! the cursor only moves past rows whose transaction id is below the snapshot's xmin (the
-//! fence), because every transaction below it has ended: no row can still appear there. Rows
-//! at or above the fence that are already visible are sent too (so a push is reflected by the
-//! next pull even while an unrelated transaction is slow), but the cursor stays before them,
-//! and the next pull sends them again; clients apply records idempotently.
+//! The pull runs in one repeatable-read snapshot. Change rows are read in (xid, seq) order.
+//! The fence is the snapshot's xmin: every transaction below it has ended, so no row below it
+//! can still appear. The cursor holds two positions: `settled`, before which everything was
+//! delivered and nothing can appear any more, and `sent`, the last row delivered. Rows between
+//! them were delivered but may have late neighbours (rows of transactions still running then).
+//! Each pull first re-sends the rows of that window that are now below the fence (so a row
+//! committed late is delivered, and `settled` moves past them), then sends new rows after
+//! `sent`. A push is thus reflected by the next pull even while an unrelated transaction is
+//! slow, each row is sent at most twice, and clients apply records idempotently.
 
 use std::collections::HashMap;
 
@@ -55,11 +58,22 @@ fn bad_cursor() -> ApiError {
     ApiError::bad_request("invalid_cursor", "The cursor is not one this API gave out.")
 }
 
-pub fn encode_cursor(p: Position) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}.{}", p.xid, p.seq))
+/// A pull cursor: everything up to `settled` is delivered and final; rows up to `sent` were
+/// delivered, those between the two may still have late neighbours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cursor {
+    pub settled: Position,
+    pub sent: Position,
 }
 
-pub fn decode_cursor(raw: Option<&str>) -> Result<Option<Position>, ApiError> {
+pub fn encode_cursor(c: Cursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}.{}.{}.{}",
+        c.settled.xid, c.settled.seq, c.sent.xid, c.sent.seq
+    ))
+}
+
+pub fn decode_cursor(raw: Option<&str>) -> Result<Option<Cursor>, ApiError> {
     let Some(raw) = raw.filter(|r| !r.is_empty()) else {
         return Ok(None);
     };
@@ -68,18 +82,28 @@ pub fn decode_cursor(raw: Option<&str>) -> Result<Option<Position>, ApiError> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(bad_cursor)?;
-    let (xid, seq) = text.split_once('.').ok_or_else(bad_cursor)?;
-    Ok(Some(Position {
-        xid: xid.parse().map_err(|_| bad_cursor())?,
-        seq: seq.parse().map_err(|_| bad_cursor())?,
-    }))
+    let parts: Vec<i64> = text
+        .split('.')
+        .map(|p| p.parse::<i64>().map_err(|_| bad_cursor()))
+        .collect::<Result<_, _>>()?;
+    let [a, b, c, d] = parts.as_slice() else {
+        return Err(bad_cursor());
+    };
+    let cursor = Cursor {
+        settled: Position { xid: *a, seq: *b },
+        sent: Position { xid: *c, seq: *d },
+    };
+    if cursor.sent < cursor.settled {
+        return Err(bad_cursor());
+    }
+    Ok(Some(cursor))
 }
 
 /// Refuses a cursor older than the tombstone horizon.
-pub fn check_horizon(cursor: Option<Position>, horizon: Position) -> Result<Position, ApiError> {
+pub fn check_horizon(cursor: Option<Cursor>, horizon: Position) -> Result<Cursor, ApiError> {
     match cursor {
-        None => Ok(Position::default()),
-        Some(c) if c < horizon => Err(ApiError::Gone {
+        None => Ok(Cursor::default()),
+        Some(c) if c.settled < horizon => Err(ApiError::Gone {
             code: "cursor_expired",
             detail: "This cursor is older than the tombstone retention: push your queue, then pull from the beginning (no cursor) and replace the local copy.".into(),
         }),
@@ -159,7 +183,10 @@ pub fn render(
     reconcile(coll, cs, &mut state, row);
     let mut record = Map::new();
     for field in coll.fields {
-        record.insert(field.name.to_owned(), row.get(field.name).cloned().unwrap_or(Value::Null));
+        record.insert(
+            field.name.to_owned(),
+            row.get(field.name).cloned().unwrap_or(Value::Null),
+        );
     }
     for name in coll.derived {
         if !viewer.hides(coll, row, name) {
@@ -189,7 +216,7 @@ pub fn pull(
     schema: &SyncSchema,
     user: Uuid,
     device: Uuid,
-    cursor: Option<Position>,
+    cursor: Option<Cursor>,
     limit: i64,
 ) -> Result<PullPage, ApiError> {
     conn.build_transaction()
@@ -207,18 +234,45 @@ pub fn pull(
                 events,
                 organised,
             };
-            let mut rows = db::sync::changes_after(conn, user, &viewer.events, after, limit + 1)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(limit.max(0) as usize);
+            let limit = limit.max(1);
+            // The window's rows that are now final: re-sent, and `settled` moves past them.
+            let mut rows = if after.sent > after.settled {
+                db::sync::changes_settled(
+                    conn,
+                    user,
+                    &viewer.events,
+                    after.settled,
+                    after.sent,
+                    fence,
+                    limit + 1,
+                )?
+            } else {
+                Vec::new()
+            };
             let mut next = after;
-            let mut fenced = false;
-            for row in &rows {
-                if !fenced && row.xid < fence {
-                    next = row.position();
-                } else {
-                    fenced = true;
-                }
+            let more;
+            if rows.len() as i64 > limit {
+                rows.truncate(limit as usize);
+                more = true;
+            } else {
+                let room = limit - rows.len() as i64;
+                let mut fresh = db::sync::changes_after(conn, user, &viewer.events, after.sent, room + 1)?;
+                more = fresh.len() as i64 > room;
+                fresh.truncate(room as usize);
+                rows.append(&mut fresh);
             }
+            // `settled` moves over the leading rows below the fence: rows of transactions at
+            // or above it sort after them, so none can still appear before.
+            for row in &rows {
+                if row.xid >= fence {
+                    break;
+                }
+                next.settled = next.settled.max(row.position());
+            }
+            if let Some(last) = rows.last() {
+                next.sent = next.sent.max(last.position());
+            }
+            next.sent = next.sent.max(next.settled);
             // Each record once, at its last position in the page.
             let mut order: Vec<(&'static Collection, Uuid)> = Vec::with_capacity(rows.len());
             let mut seen: HashMap<(&'static str, Uuid), usize> = HashMap::with_capacity(rows.len());
@@ -231,7 +285,8 @@ pub fn pull(
                 }
             }
             order.reverse();
-            let mut loaded: HashMap<(&'static str, Uuid), Map<String, Value>> = HashMap::with_capacity(order.len());
+            let mut loaded: HashMap<(&'static str, Uuid), Map<String, Value>> =
+                HashMap::with_capacity(order.len());
             for coll in super::COLLECTIONS {
                 let ids: Vec<Uuid> = order
                     .iter()
@@ -254,14 +309,22 @@ pub fn pull(
             Ok(PullPage {
                 changes,
                 cursor: encode_cursor(next),
-                has_more: more && !fenced,
+                has_more: more,
                 last_mutation_id,
             })
         })
 }
 
 /// Whether `user`'s scope changed after `cursor` (for the long poll).
-pub fn changed_since(conn: &mut PgConnection, user: Uuid, cursor: Position) -> Result<bool, ApiError> {
+pub fn changed_since(conn: &mut PgConnection, user: Uuid, cursor: Cursor) -> Result<bool, ApiError> {
     let (events, _) = db::sync::scope_events(conn, user)?;
-    Ok(db::sync::has_changes_after(conn, user, &events, cursor)?)
+    if db::sync::has_changes_after(conn, user, &events, cursor.sent)? {
+        return Ok(true);
+    }
+    if cursor.sent > cursor.settled {
+        let fence = db::sync::fence(conn)?;
+        let settled = db::sync::changes_settled(conn, user, &events, cursor.settled, cursor.sent, fence, 1)?;
+        return Ok(!settled.is_empty());
+    }
+    Ok(false)
 }

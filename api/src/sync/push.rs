@@ -113,7 +113,11 @@ struct Push<'a> {
 }
 
 /// Applies `mutations` in order for `ctx.device`, in one transaction.
-pub fn push(conn: &mut PgConnection, ctx: &PushContext, mutations: Vec<Value>) -> Result<PushAnswer, ApiError> {
+pub fn push(
+    conn: &mut PgConnection,
+    ctx: &PushContext,
+    mutations: Vec<Value>,
+) -> Result<PushAnswer, ApiError> {
     conn.transaction(|conn| {
         let mut last = db::sync::lock_device(conn, ctx.user, ctx.device)?.ok_or(ApiError::NotFound)?;
         let user = db::users::find(conn, ctx.user)?;
@@ -194,7 +198,10 @@ impl Push<'_> {
             .decode(wire)
             .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
         if Uuid::parse_str(&mutation.id).is_err() {
-            return Err(ApiError::unprocessable("invalid_id", "The record id must be a UUID."));
+            return Err(ApiError::unprocessable(
+                "invalid_id",
+                "The record id must be a UUID.",
+            ));
         }
         if mutation.hlc.node != self.ctx.device.as_u128() {
             return Err(ApiError::unprocessable(
@@ -269,7 +276,11 @@ impl Push<'_> {
                     return Err(unavailable().into());
                 }
                 if mutation.op != Op::Upsert {
-                    return Err(ApiError::unprocessable("not_deletable", "The profile card cannot be deleted.").into());
+                    return Err(ApiError::unprocessable(
+                        "not_deletable",
+                        "The profile card cannot be deleted.",
+                    )
+                    .into());
                 }
             }
             Access::Event => {
@@ -313,7 +324,9 @@ impl Push<'_> {
                 let organizer_role = row.get("role").and_then(Value::as_str) == Some("organizer");
                 for (name, change) in &mutation.fields {
                     let makes_organizer = matches!(change, FieldChange::Scalar(v) if v == "organizer");
-                    if !allowed.contains(&name.as_str()) || (name == "role" && (organizer_role || makes_organizer)) {
+                    if !allowed.contains(&name.as_str())
+                        || (name == "role" && (organizer_role || makes_organizer))
+                    {
                         return Err(read_only(&format!("`{name}` cannot be changed here.")).into());
                     }
                 }
@@ -370,7 +383,8 @@ impl Push<'_> {
         self.derive(coll, row.as_ref(), &mut values, &outcome.changed_fields)?;
 
         let deleted = state.is_deleted();
-        let state_json = serde_json::to_value(&state).map_err(|e| Fail::Rejected(ApiError::Internal(e.into())))?;
+        let state_json =
+            serde_json::to_value(&state).map_err(|e| Fail::Rejected(ApiError::Internal(e.into())))?;
         match row {
             None => {
                 db::sync::insert_row(conn, coll, id, self.ctx.user, &values, &state_json, deleted)?;
@@ -422,7 +436,11 @@ impl Push<'_> {
                 _ => true,
             };
             if !ok {
-                errors.add(name.as_str(), "unknown_reference", "no record of yours has this id");
+                errors.add(
+                    name.as_str(),
+                    "unknown_reference",
+                    "no record of yours has this id",
+                );
             }
         }
         Ok(errors.into_result()?)

@@ -159,6 +159,24 @@ pub fn update_row(
     Ok(())
 }
 
+/// Stores a record's merge state only (its columns are unchanged).
+pub fn set_state(
+    conn: &mut PgConnection,
+    coll: &Collection,
+    id: Uuid,
+    state: &Value,
+) -> Result<(), diesel::result::Error> {
+    let sql = format!(
+        "UPDATE {} SET sync_state = $1 WHERE {} = $2",
+        coll.table, coll.key
+    );
+    diesel::sql_query(sql)
+        .bind::<Jsonb, _>(state)
+        .bind::<SqlUuid, _>(id)
+        .execute(conn)?;
+    Ok(())
+}
+
 /// The organizer's own attendance at an event created by a push.
 pub fn insert_organizer_attendance(
     conn: &mut PgConnection,

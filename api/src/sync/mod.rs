@@ -662,3 +662,52 @@ pub fn stored_state(row: &Map<String, Value>) -> RecordState {
         _ => RecordState::new(),
     }
 }
+
+/// Takes the row's current columns into its merge state at once, as a server edit stamped
+/// with the row's `updated_at` (see [`reconcile`]), and records the conflicts it causes.
+///
+/// The data layer calls it around its REST updates, in the writer's transaction: before the
+/// update (so earlier writes keep their own time) and after it (so the edit is stamped with
+/// its own time). Writers that never call it are reconciled the same way, later, on the next
+/// push or pull of the record.
+pub fn settle(
+    conn: &mut diesel::PgConnection,
+    coll: &Collection,
+    id: Uuid,
+) -> Result<(), crate::error::ApiError> {
+    let Some(row) = crate::db::sync::lock_row(conn, coll, id)? else {
+        return Ok(());
+    };
+    let schema = coll.schema();
+    let before = stored_state(&row);
+    let mut state = before.clone();
+    let conflicts = reconcile(coll, &schema, &mut state, &row);
+    if state == before {
+        return Ok(());
+    }
+    let owner = ["owner_id", "organizer_id"].iter().find_map(|k| {
+        row.get(*k)
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+    });
+    let state_json = serde_json::to_value(&state).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
+    crate::db::sync::set_state(conn, coll, id, &state_json)?;
+    if let Some(owner) = owner {
+        let rows: Vec<crate::db::sync::NewConflict> = conflicts
+            .into_iter()
+            .map(|c| crate::db::sync::NewConflict {
+                user_id: owner,
+                collection: coll.name.to_owned(),
+                record_id: id,
+                field: c.field,
+                kind: c.kind.as_str().to_owned(),
+                kept: c.kept,
+                lost: c.lost,
+                lost_stamp: c.lost_stamp.to_string(),
+                lost_device: sync_core::node_hex(c.lost_device),
+            })
+            .collect();
+        crate::db::sync::insert_conflicts(conn, &rows)?;
+    }
+    Ok(())
+}

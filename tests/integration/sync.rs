@@ -202,7 +202,7 @@ async fn three_phones_pushing_in_opposite_orders_agree() {
     // The same edits, on two records, delivered in opposite orders.
     let mut finals = Vec::new();
     for order in [[0usize, 1, 2], [2, 1, 0]] {
-        let phones = vec![
+        let phones = [
             Phone::new(&app, &lise, "a").await,
             Phone::new(&app, &lise, "b").await,
             Phone::new(&app, &lise, "c").await,

@@ -55,6 +55,10 @@ pub struct Settings {
     /// back the sync fence (and locks) only this long.
     pub db_idle_in_transaction_timeout: Duration,
     pub db_statement_timeout: Duration,
+    /// Wrong join codes allowed per user, and per client address, in `join_window`.
+    pub join_max_failures_per_user: i64,
+    pub join_max_failures_per_ip: i64,
+    pub join_window: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -150,6 +154,9 @@ impl Settings {
                 30,
             )?),
             db_statement_timeout: Duration::from_secs(number(&get, "CARNET_DB_STATEMENT_TIMEOUT_SECS", 60)?),
+            join_max_failures_per_user: number(&get, "CARNET_JOIN_MAX_FAILURES", 10)? as i64,
+            join_max_failures_per_ip: number(&get, "CARNET_JOIN_MAX_FAILURES_PER_IP", 100)? as i64,
+            join_window: Duration::from_secs(number(&get, "CARNET_JOIN_WINDOW_SECS", 900)?),
         })
     }
 }

@@ -1,5 +1,5 @@
 //! Periodic clean-up run by `serve` and `worker`: expired refresh tokens, old revoked
-//! sessions, stale login failures, and sync tombstones past their retention.
+//! sessions, stale login failures, wrong join codes, and sync tombstones past their retention.
 
 use std::time::Duration;
 
@@ -12,7 +12,10 @@ const KEEP: Duration = Duration::from_secs(7 * 86_400);
 
 pub async fn run_once(db: &Db) -> Result<usize, crate::error::ApiError> {
     let before = Utc::now() - chrono::Duration::from_std(KEEP).unwrap_or_default();
-    db.run(move |conn| crate::db::sessions::purge(conn, before)).await
+    db.run(move |conn| {
+        Ok(crate::db::sessions::purge(conn, before)? + crate::db::join_code_failures::purge(conn, before)?)
+    })
+    .await
 }
 
 /// Sync's tombstone retention: deleted records older than `retention` go for good, the

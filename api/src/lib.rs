@@ -2,16 +2,19 @@
 //!
 //! The crate is laid out by concern: [`config`] reads the environment once, [`startup`]
 //! builds the HTTP application, [`routes`] holds one module per resource with thin handlers,
-//! [`domain`] holds the parsed input types, [`db`] owns every SQL query, [`auth`] the tokens
+//! [`domain`] holds the parsed input types,
+//! [`calendar`] renders the iCalendar feed, [`db`] owns every SQL query, [`auth`] the tokens
 //! and the [`auth::AuthUser`] extractor, and [`error`] the one mapping from failures to
 //! `application/problem+json` answers.
 
 pub mod auth;
+pub mod calendar;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod housekeeping;
+pub mod interop;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;

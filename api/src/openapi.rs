@@ -37,6 +37,8 @@ use crate::routes;
         routes::contacts::get_contact,
         routes::contacts::patch_contact,
         routes::contacts::delete_contact,
+        routes::contacts_io::import_contacts,
+        routes::contacts_io::export_contacts,
         routes::interactions::list_interactions,
         routes::interactions::create_interaction,
         routes::interactions::patch_interaction,
@@ -61,6 +63,18 @@ use crate::routes;
         routes::sync::pull_changes,
         routes::sync::list_conflicts,
         routes::sync::wait_for_changes,
+        routes::calendar::create_feed,
+        routes::calendar::get_feed,
+        routes::calendar::delete_feed,
+        routes::calendar::calendar_feed,
+        routes::events::regenerate_join_code,
+        routes::attendance::join_event,
+        routes::attendance::get_my_attendance,
+        routes::attendance::patch_my_attendance,
+        routes::attendance::check_in,
+        routes::attendance::exchange,
+        routes::attendees_io::import_attendees,
+        routes::attendees_io::export_attendees,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&BearerAuth, &VersionPrefix),
@@ -73,6 +87,7 @@ use crate::routes;
         (name = "reminders", description = "Follow-ups"),
         (name = "events", description = "Events and their attendees"),
         (name = "sync", description = "Offline-first sync: push, pull, conflicts, wait"),
+        (name = "calendar", description = "My private iCalendar feed"),
         (name = "operations", description = "Health and metrics"),
     ),
 )]
@@ -105,6 +120,7 @@ impl Modify for VersionPrefix {
             .into_iter()
             .map(|(path, item)| match path.as_str() {
                 "/healthz" | "/readyz" | "/metrics" => (path, item),
+                _ if path.starts_with("/calendar/") && path.ends_with(".ics") => (path, item),
                 _ => (format!("/v1{path}"), item),
             })
             .collect();

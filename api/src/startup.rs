@@ -137,7 +137,7 @@ fn serve(listener: TcpListener, state: web::Data<AppState>, workers: usize) -> a
                         .unwrap_or_else(Uuid::now_v7);
                     req.extensions_mut().insert(RequestId(request_id));
                     let method = req.method().to_string();
-                    let span = tracing::info_span!("request", %request_id, %method, path = %req.path());
+                    let span = tracing::info_span!("request", %request_id, %method, path = %crate::routes::calendar::loggable_path(req.path()));
                     let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
                     let fut = srv.call(req);
                     async move {

@@ -191,6 +191,22 @@ impl RecordState {
         self.existence.deleted
     }
 
+    /// Forgets the replay stamps of mutations stamped before `horizon_ms` (Unix ms) and
+    /// answers how many were dropped, so the replay guard stays bounded for a record edited
+    /// for years. Safe once the server's own dedup by per-device `mutation_id` covers replays
+    /// of that age: a mutation older than the horizon that was never applied still merges
+    /// normally (its stamp is simply not in the set), and every field keeps its stamp, so
+    /// registers and sets decide exactly as before.
+    pub fn forget_applied_before(&mut self, horizon_ms: u64) -> usize {
+        let before = self.applied.len();
+        self.applied = self.applied.split_off(&Hlc {
+            millis: horizon_ms,
+            counter: 0,
+            node: 0,
+        });
+        before - self.applied.len()
+    }
+
     /// The record and its per-field stamps, for pull.
     pub fn render(&self) -> RenderedRecord {
         RenderedRecord {

@@ -454,3 +454,23 @@ fn wide_records_and_new_fields_merge_like_single_field_edits() {
         assert_eq!(out.conflicts, expected.conflicts);
     }
 }
+
+#[test]
+fn forgetting_old_replay_stamps_keeps_the_record_and_later_guards() {
+    let mut state = RecordState::new();
+    let old = scalar("name", json!("Lise"), at(1_000, 1));
+    let newer = scalar("city", json!("Montréal"), at(5_000, 2));
+    apply(&mut state, &old);
+    apply(&mut state, &newer);
+    let rendered = state.render();
+
+    assert_eq!(state.forget_applied_before(5_000), 1);
+    assert_eq!(state.applied.len(), 1);
+    assert_eq!(state.render(), rendered, "fields and stamps are untouched");
+    // A stamp after the horizon is still recognised as a replay.
+    assert!(apply(&mut state, &newer).duplicate);
+    // An older edit is still decided by the field stamps: it loses to nothing newer here,
+    // and re-applying the same value changes nothing visible.
+    apply(&mut state, &old);
+    assert_eq!(state.render(), rendered);
+}

@@ -466,14 +466,30 @@ async fn past_capacity_guests_are_waitlisted_and_the_organizer_takes_no_place() 
     assert_eq!(first["status"], "registered");
     assert_eq!(second["status"], "registered");
     assert_eq!(third["status"], "waitlisted");
-    // A cancelled place is free again.
+    // A cancelled place goes to the first waitlisted guest.
     let path = format!("{}/{}", attendees_path(&e), first["id"].as_str().unwrap());
     let cancelled = app
         .patch(&path, &lise.token, json!({ "status": "cancelled" }))
         .await;
     assert_eq!(cancelled.status, 200, "{}", cancelled.text);
+    let marc = attendees(&app, &lise, &e)
+        .await
+        .into_iter()
+        .find(|a| a["name"] == "Marc")
+        .unwrap();
+    assert_eq!(marc["status"], "registered");
     let fourth = guest(&app, &lise, &e, json!({ "name": "Julie" })).await;
-    assert_eq!(fourth["status"], "registered");
+    assert_eq!(fourth["status"], "waitlisted");
+    // Julie, now first in line, gets the next freed place.
+    let second_path = format!("{}/{}", attendees_path(&e), second["id"].as_str().unwrap());
+    app.patch(&second_path, &lise.token, json!({ "status": "cancelled" }))
+        .await;
+    let julie = attendees(&app, &lise, &e)
+        .await
+        .into_iter()
+        .find(|a| a["name"] == "Julie")
+        .unwrap();
+    assert_eq!(julie["status"], "registered");
     let fifth = guest(&app, &lise, &e, json!({ "name": "Hugo" })).await;
     assert_eq!(fifth["status"], "waitlisted");
 }

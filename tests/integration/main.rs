@@ -3,13 +3,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod calendar;
 mod contacts;
 mod devices;
 mod errors;
 mod events;
 mod interactions;
+mod interop;
 mod me;
 mod migrations;
 mod operations;
+mod organizer;
 mod reminders;
 mod sync;

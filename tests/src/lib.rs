@@ -357,3 +357,53 @@ impl TestApp {
         answer.body
     }
 }
+
+/// An answer kept as bytes (exports: BOM, separators and line ends are checked as sent).
+#[derive(Debug)]
+pub struct RawAnswer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub bytes: Vec<u8>,
+}
+
+impl TestApp {
+    /// Sends a file body (an import) with the given content type, if any.
+    pub async fn send_file(
+        &self,
+        path: &str,
+        token: &str,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Answer {
+        let mut req = self
+            .client
+            .post(format!("{}{}", self.address, path))
+            .bearer_auth(token)
+            .body(body);
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        Self::answer(req.send().await.unwrap()).await
+    }
+
+    /// GETs and keeps the body as bytes.
+    pub async fn get_bytes(&self, path: &str, token: &str) -> RawAnswer {
+        let res = self
+            .client
+            .get(format!("{}{}", self.address, path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        RawAnswer {
+            status: res.status(),
+            headers: res.headers().clone(),
+            bytes: res.bytes().await.unwrap().to_vec(),
+        }
+    }
+
+    /// Runs SQL on the test database, for state another route owns (say, a consent).
+    pub fn sql(&self, query: &str) {
+        diesel::sql_query(query).execute(&mut self.db.connect()).unwrap();
+    }
+}

@@ -237,3 +237,53 @@ pub fn all_by_owner(conn: &mut PgConnection, owner: Uuid) -> Result<Vec<ContactR
         .select(ContactRow::as_select())
         .load(conn)?)
 }
+
+/// The live contact `owner` made by exchanging cards with `source_user` at the event.
+pub fn find_exchanged(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    event_id: Uuid,
+    source_user: Uuid,
+) -> Result<Option<ContactRow>, ApiError> {
+    Ok(contacts::table
+        .filter(contacts::owner_id.eq(owner))
+        .filter(contacts::met_at_event_id.eq(event_id))
+        .filter(contacts::source_user_id.eq(source_user))
+        .filter(contacts::deleted_at.is_null())
+        .select(ContactRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Inserts a contact made from `source_user`'s card; `Ok(None)` when a concurrent exchange
+/// with the same person at the same event made it first (the caller updates that one).
+pub fn create_exchanged(
+    conn: &mut PgConnection,
+    contact: &NewContact,
+    source_user: Uuid,
+) -> Result<Option<ContactRow>, ApiError> {
+    Ok(diesel::insert_into(contacts::table)
+        .values((contact, contacts::source_user_id.eq(source_user)))
+        .on_conflict_do_nothing()
+        .returning(ContactRow::as_returning())
+        .get_result(conn)
+        .optional()?)
+}
+
+/// Serialises imports of one owner until the transaction ends, so two imports of the same
+/// file at once cannot both create the same person.
+pub fn lock_owner_for_import(conn: &mut PgConnection, owner: Uuid) -> Result<(), ApiError> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
+        .bind::<Text, _>(owner.to_string())
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Inserts many contacts, in batches that stay under PostgreSQL's bind-parameter limit.
+pub fn create_many(conn: &mut PgConnection, new: &[NewContact]) -> Result<usize, ApiError> {
+    let mut n = 0;
+    for batch in new.chunks(1_000) {
+        n += diesel::insert_into(contacts::table).values(batch).execute(conn)?;
+    }
+    Ok(n)
+}

@@ -236,3 +236,76 @@ pub fn all_by_organizer(conn: &mut PgConnection, organizer: Uuid) -> Result<Vec<
         .select(EventRow::as_select())
         .load(conn)?)
 }
+
+/// The open event with this join code, its row locked until the transaction ends (joins and
+/// cancellations of one event take places one at a time).
+pub fn lock_by_join_code(conn: &mut PgConnection, code: &str) -> Result<Option<EventRow>, ApiError> {
+    Ok(events::table
+        .filter(events::join_code.eq(code))
+        .filter(events::deleted_at.is_null())
+        .select(EventRow::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?)
+}
+
+/// The event, when `organizer` runs it, its row locked until the transaction ends.
+pub fn lock_by_id_and_organizer(
+    conn: &mut PgConnection,
+    organizer: Uuid,
+    id: Uuid,
+) -> Result<EventRow, ApiError> {
+    Ok(events::table
+        .filter(events::id.eq(id))
+        .filter(events::organizer_id.eq(organizer))
+        .filter(events::deleted_at.is_null())
+        .select(EventRow::as_select())
+        .for_update()
+        .first(conn)?)
+}
+
+/// The event, when `user` has an attendance at it (cancelled ones included: a cancelled
+/// attendee may register again), its row locked until the transaction ends.
+pub fn lock_for_attendee(conn: &mut PgConnection, user: Uuid, id: Uuid) -> Result<EventRow, ApiError> {
+    Ok(events::table
+        .filter(events::id.eq(id))
+        .filter(events::deleted_at.is_null())
+        .filter(diesel::dsl::exists(
+            attendances::table
+                .filter(attendances::event_id.eq(events::id))
+                .filter(attendances::user_id.eq(user))
+                .filter(attendances::deleted_at.is_null()),
+        ))
+        .select(EventRow::as_select())
+        .for_update()
+        .first(conn)?)
+}
+
+/// Gives the event `organizer` runs a new join code; the old one stops working at once.
+/// `Ok(None)` when another open event holds `code` (the caller draws another).
+pub fn set_join_code(
+    conn: &mut PgConnection,
+    organizer: Uuid,
+    id: Uuid,
+    code: &str,
+) -> Result<Option<EventRow>, ApiError> {
+    let outcome = conn.transaction(|conn| {
+        diesel::update(
+            events::table
+                .filter(events::id.eq(id))
+                .filter(events::organizer_id.eq(organizer))
+                .filter(events::deleted_at.is_null()),
+        )
+        .set((
+            events::join_code.eq(code),
+            events::updated_at.eq(diesel::dsl::now),
+        ))
+        .returning(EventRow::as_returning())
+        .get_result(conn)
+    });
+    match outcome {
+        Ok(row) => Ok(Some(row)),
+        Err(e) if super::is_unique_violation(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -6,11 +6,13 @@
 //! restores, and every finder skips them.
 
 pub mod attendances;
+pub mod calendar_feeds;
 pub mod contacts;
 pub mod devices;
 pub mod events;
 pub mod export;
 pub mod interactions;
+pub mod join_code_failures;
 pub mod reminders;
 pub mod schema;
 pub mod sessions;

@@ -17,6 +17,18 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
+        waitlisted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    calendar_feeds (owner_id) {
+        owner_id -> Uuid,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
+        revoked_at -> Nullable<Timestamptz>,
+        content_etag -> Nullable<Text>,
+        content_changed_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -46,6 +58,7 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
+        source_user_id -> Nullable<Uuid>,
     }
 }
 
@@ -103,6 +116,15 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         deleted_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    join_code_failures (id) {
+        id -> Int8,
+        user_id -> Uuid,
+        client_ip -> Text,
+        failed_at -> Timestamptz,
     }
 }
 
@@ -228,10 +250,11 @@ diesel::table! {
 
 diesel::joinable!(attendances -> events (event_id));
 diesel::joinable!(attendances -> users (user_id));
-diesel::joinable!(contacts -> users (owner_id));
+diesel::joinable!(calendar_feeds -> users (owner_id));
 diesel::joinable!(devices -> users (owner_id));
 diesel::joinable!(events -> users (organizer_id));
 diesel::joinable!(interactions -> contacts (contact_id));
+diesel::joinable!(join_code_failures -> users (user_id));
 diesel::joinable!(profile_cards -> users (owner_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(reminders -> users (owner_id));
@@ -240,10 +263,12 @@ diesel::joinable!(sync_conflicts -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     attendances,
+    calendar_feeds,
     contacts,
     devices,
     events,
     interactions,
+    join_code_failures,
     login_failures,
     profile_cards,
     refresh_tokens,

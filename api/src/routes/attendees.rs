@@ -141,7 +141,9 @@ pub struct AttendeeListQuery {
     pub limit: Option<i64>,
 }
 
-/// The attendees of an event I organise, in order of registration.
+/// The attendees of an event, in order of registration. Its organizer sees everyone; an
+/// attendee sees the attendees who consented to share their card and hold a place, when
+/// the event's `attendee_list_visibility` is `attendees`; anyone else gets 404.
 #[utoipa::path(tag = "events", security(("bearer" = [])), params(AttendeeListQuery), responses(
     (status = 200, body = inline(Page<AttendeeView>)),
     (status = 404, body = crate::error::Problem),
@@ -156,18 +158,35 @@ async fn list_attendees(
     let limit = page_limit(query.limit)?;
     let after = cursor::pair(query.cursor.as_deref())?;
     let (me, event_id) = (auth.user_id, id.into_inner());
-    let rows = state
+    let (organizer, rows) = state
         .db
         .run(move |conn| {
-            db::events::find_by_id_and_organizer(conn, me, event_id)?;
-            db::attendances::list_for_organizer(conn, me, event_id, after, limit)
+            let event = db::events::find_by_id_for_member(conn, me, event_id)?;
+            if event.organizer_id == me {
+                Ok((
+                    true,
+                    db::attendances::list_for_organizer(conn, me, event_id, after, limit)?,
+                ))
+            } else if event.attendee_list_visibility == "attendees" {
+                let rows = db::attendances::list_consenting_for_attendee(conn, me, event_id, after, limit)?;
+                Ok((false, rows))
+            } else {
+                Err(ApiError::NotFound)
+            }
         })
         .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
         limit,
         |r| cursor::of_pair(&r.attendance.created_at, &r.attendance.id),
-        attendee_view,
+        |r| {
+            let mut view = attendee_view(r);
+            if !organizer {
+                // Attendees see who is there, not the door log.
+                view.checked_in_at = None;
+            }
+            view
+        },
     )))
 }
 
@@ -204,7 +223,7 @@ async fn add_attendee(
         let outcome = state
             .db
             .transaction(move |conn| {
-                let event = db::events::find_by_id_and_organizer(conn, me, event_id)?;
+                let event = db::events::lock_by_id_and_organizer(conn, me, event_id)?;
                 let full = match event.capacity {
                     Some(capacity) => {
                         db::attendances::count_taking_places(conn, event_id)? >= i64::from(capacity)
@@ -265,6 +284,7 @@ async fn patch_attendee(
     let row = state
         .db
         .transaction(move |conn| {
+            let event = db::events::lock_by_id_and_organizer(conn, me, event_id)?;
             let current = db::attendances::find_for_organizer(conn, me, event_id, attendance_id)?;
             let input = body.into_inner();
             let mut errors = FieldErrors::new();
@@ -314,13 +334,18 @@ async fn patch_attendee(
                 Some("registered" | "waitlisted" | "cancelled") => changes.checked_in_at = Some(None),
                 _ => {}
             }
-            db::attendances::update(conn, attendance_id, &changes)
+            let row = db::attendances::update(conn, attendance_id, &changes)?;
+            if row.status == "cancelled" && db::attendances::TAKING_PLACES.contains(&current.status.as_str())
+            {
+                db::attendances::promote_waitlisted(conn, event_id, event.capacity)?;
+            }
+            Ok(row)
         })
         .await?;
     Ok(HttpResponse::Ok().json(own_attendance_view(row)))
 }
 
-/// Removes someone from an event I organise.
+/// Removes someone from an event I organise; a place they held goes to the waitlist.
 #[utoipa::path(tag = "events", security(("bearer" = [])), responses(
     (status = 204, description = "Removed"),
     (status = 404, body = crate::error::Problem),
@@ -336,6 +361,7 @@ async fn delete_attendee(
     state
         .db
         .transaction(move |conn| {
+            let event = db::events::lock_by_id_and_organizer(conn, me, event_id)?;
             let current = db::attendances::find_for_organizer(conn, me, event_id, attendance_id)?;
             if current.role == "organizer" && current.user_id == Some(me) {
                 return Err(ApiError::Conflict {
@@ -344,7 +370,11 @@ async fn delete_attendee(
                         .into(),
                 });
             }
-            db::attendances::delete(conn, attendance_id)
+            db::attendances::delete(conn, attendance_id)?;
+            if db::attendances::TAKING_PLACES.contains(&current.status.as_str()) {
+                db::attendances::promote_waitlisted(conn, event_id, event.capacity)?;
+            }
+            Ok(())
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

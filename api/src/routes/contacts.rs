@@ -245,7 +245,7 @@ pub fn refresh_keep_in_touch(
     db::reminders::set_keep_in_touch(conn, owner, contact.id, due, &title)
 }
 
-fn user_region(conn: &mut PgConnection, owner: Uuid) -> Result<Option<Region>, ApiError> {
+pub(crate) fn user_region(conn: &mut PgConnection, owner: Uuid) -> Result<Option<Region>, ApiError> {
     let user = db::users::find(conn, owner)?;
     Ok(user
         .region

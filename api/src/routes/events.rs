@@ -19,7 +19,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(create_event)
         .service(get_event)
         .service(patch_event)
-        .service(delete_event);
+        .service(delete_event)
+        .service(regenerate_join_code);
 }
 
 pub const KINDS: [&str; 7] = [
@@ -34,7 +35,7 @@ pub const KINDS: [&str; 7] = [
 
 /// Letters and digits that cannot be mistaken for one another when read aloud or copied
 /// from a screen: no 0/O, no 1/I.
-const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+pub const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
 pub fn random_code(len: usize) -> String {
     let mut rng = rand::thread_rng();
@@ -328,7 +329,7 @@ async fn patch_event(
     let row = state
         .db
         .transaction(move |conn| {
-            let current = db::events::find_by_id_and_organizer(conn, me, id)?;
+            let current = db::events::lock_by_id_and_organizer(conn, me, id)?;
             let input = body.into_inner();
             let mut errors = FieldErrors::new();
             if input.id.is_some_and(|given| given != id) {
@@ -339,7 +340,12 @@ async fn patch_event(
             let starts = changes.starts_at.unwrap_or(current.starts_at);
             let ends = changes.ends_at.unwrap_or(current.ends_at);
             check_times(starts, ends)?;
-            db::events::update(conn, me, id, &changes)
+            let row = db::events::update(conn, me, id, &changes)?;
+            if changes.capacity.is_some() {
+                // More places (or no limit any more): the waitlist moves up.
+                db::attendances::promote_waitlisted(conn, id, row.capacity)?;
+            }
+            Ok(row)
         })
         .await?;
     Ok(HttpResponse::Ok().json(event_view(row, true)))
@@ -355,4 +361,30 @@ async fn delete_event(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Resu
     let (me, id) = (auth.user_id, id.into_inner());
     state.db.run(move |conn| db::events::delete(conn, me, id)).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Gives an event I organise a new join code (the old one stops working at once) and
+/// answers the event with it.
+#[utoipa::path(tag = "events", security(("bearer" = [])), responses(
+    (status = 200, body = EventView),
+    (status = 404, body = crate::error::Problem),
+))]
+#[post("/events/{id}/join_code")]
+async fn regenerate_join_code(
+    state: State,
+    auth: AuthUser,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let (me, id) = (auth.user_id, id.into_inner());
+    for _ in 0..8 {
+        let code = random_code(6);
+        let row = state
+            .db
+            .run(move |conn| db::events::set_join_code(conn, me, id, &code))
+            .await?;
+        if let Some(row) = row {
+            return Ok(HttpResponse::Ok().json(event_view(row, true)));
+        }
+    }
+    Err(ApiError::internal("could not draw a free join code"))
 }

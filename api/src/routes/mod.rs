@@ -1,9 +1,13 @@
 //! One module per resource; handlers parse input into domain types, call the data layer
 //! through [`crate::db::Db`], and turn rows into views. No SQL here.
 
+pub mod attendance;
 pub mod attendees;
+pub mod attendees_io;
 pub mod auth;
+pub mod calendar;
 pub mod contacts;
+pub mod contacts_io;
 pub mod devices;
 pub mod events;
 pub mod health;
@@ -27,17 +31,23 @@ pub type State = web::Data<AppState>;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     health::configure(cfg);
+    calendar::configure_feed(cfg);
     crate::openapi::configure(cfg);
     cfg.service(
         web::scope("/v1")
             .configure(auth::configure)
             .configure(me::configure)
             .configure(devices::configure)
+            // Before `contacts`: `/contacts/export` is not a contact id.
+            .configure(contacts_io::configure)
             .configure(contacts::configure)
             .configure(interactions::configure)
             .configure(reminders::configure)
             .configure(events::configure)
+            .configure(attendees_io::configure)
             .configure(attendees::configure)
+            .configure(calendar::configure)
+            .configure(attendance::configure)
             .configure(sync::configure),
     );
 }

@@ -41,6 +41,20 @@ pub struct Settings {
     pub login_window: Duration,
     /// How often `serve` and `worker` run housekeeping (expired tokens, old login failures).
     pub housekeeping_interval: Duration,
+    /// How long sync keeps deleted records and old change rows; older cursors must resync.
+    pub sync_retention: Duration,
+    /// Most mutations in one push.
+    pub sync_max_batch: usize,
+    /// Most changes in one pull page.
+    pub sync_max_pull: i64,
+    /// How long `GET /v1/sync/wait` holds a request when nothing changes.
+    pub sync_wait_timeout: Duration,
+    /// How far ahead of the server's clock a pushed stamp may be.
+    pub sync_max_skew: Duration,
+    /// PostgreSQL session limits on the API's connections, so a stuck transaction can hold
+    /// back the sync fence (and locks) only this long.
+    pub db_idle_in_transaction_timeout: Duration,
+    pub db_statement_timeout: Duration,
     /// Wrong join codes allowed per user, and per client address, in `join_window`.
     pub join_max_failures_per_user: i64,
     pub join_max_failures_per_ip: i64,
@@ -209,6 +223,17 @@ impl Settings {
                 "CARNET_HOUSEKEEPING_INTERVAL_SECS",
                 600,
             )?),
+            sync_retention: Duration::from_secs(number(&get, "CARNET_SYNC_RETENTION_DAYS", 90)? * 86_400),
+            sync_max_batch: number(&get, "CARNET_SYNC_MAX_BATCH", 1000)? as usize,
+            sync_max_pull: number(&get, "CARNET_SYNC_MAX_PULL", 1000)? as i64,
+            sync_wait_timeout: Duration::from_secs(number(&get, "CARNET_SYNC_WAIT_SECS", 25)?),
+            sync_max_skew: Duration::from_secs(number(&get, "CARNET_SYNC_MAX_SKEW_SECS", 300)?),
+            db_idle_in_transaction_timeout: Duration::from_secs(number(
+                &get,
+                "CARNET_DB_IDLE_IN_TRANSACTION_TIMEOUT_SECS",
+                30,
+            )?),
+            db_statement_timeout: Duration::from_secs(number(&get, "CARNET_DB_STATEMENT_TIMEOUT_SECS", 60)?),
             join_max_failures_per_user: number(&get, "CARNET_JOIN_MAX_FAILURES", 10)? as i64,
             join_max_failures_per_ip: number(&get, "CARNET_JOIN_MAX_FAILURES_PER_IP", 100)? as i64,
             join_window: Duration::from_secs(number(&get, "CARNET_JOIN_WINDOW_SECS", 900)?),

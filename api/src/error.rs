@@ -109,6 +109,16 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("unsupported media type")]
     UnsupportedMediaType { detail: String },
+    /// 422 with its own code (a request well-formed but refused as a whole, or one pushed
+    /// mutation refused).
+    #[error("{detail}")]
+    Unprocessable { code: &'static str, detail: String },
+    /// 410: what the request names is gone for good (an expired sync cursor).
+    #[error("{detail}")]
+    Gone { code: &'static str, detail: String },
+    /// 426: the client speaks a version the server no longer supports.
+    #[error("{detail}")]
+    UpgradeRequired { code: &'static str, detail: String },
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
     #[error("service unavailable")]
@@ -124,6 +134,13 @@ impl ApiError {
 
     pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
         ApiError::BadRequest {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::Unprocessable {
             code,
             detail: detail.into(),
         }
@@ -150,7 +167,10 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::BadRequest { code, .. }
             | ApiError::Unauthorized { code, .. }
-            | ApiError::Conflict { code, .. } => code,
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unprocessable { code, .. }
+            | ApiError::Gone { code, .. }
+            | ApiError::UpgradeRequired { code, .. } => code,
             ApiError::NotFound => "not_found",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
@@ -169,6 +189,9 @@ impl ApiError {
             ApiError::BadRequest { detail, .. }
             | ApiError::Unauthorized { detail, .. }
             | ApiError::Conflict { detail, .. }
+            | ApiError::Unprocessable { detail, .. }
+            | ApiError::Gone { detail, .. }
+            | ApiError::UpgradeRequired { detail, .. }
             | ApiError::UnsupportedMediaType { detail } => detail.clone(),
             ApiError::NotFound => "No such resource.".into(),
             ApiError::PayloadTooLarge { limit } => {
@@ -223,6 +246,9 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Gone { .. } => StatusCode::GONE,
+            ApiError::UpgradeRequired { .. } => StatusCode::UPGRADE_REQUIRED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,

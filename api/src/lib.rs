@@ -20,4 +20,5 @@ pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod startup;
+pub mod sync;
 pub mod telemetry;

@@ -32,9 +32,10 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let interval = settings.housekeeping_interval;
+            let retention = settings.sync_retention;
             let app = Application::build(settings).await?;
             let db = app.state().db.clone();
-            let worker = actix_web::rt::spawn(carnet::housekeeping::run_forever(db, interval));
+            let worker = actix_web::rt::spawn(carnet::housekeeping::run_forever(db, interval, retention));
             app.run_until_stopped().await?;
             worker.abort();
         }
@@ -49,7 +50,7 @@ async fn main() -> anyhow::Result<()> {
             )?;
             tracing::info!(push_workers = push.count(), "worker started");
             tokio::select! {
-                _ = carnet::housekeeping::run_forever(db, settings.housekeeping_interval) => {}
+                _ = carnet::housekeeping::run_forever(db, settings.housekeeping_interval, settings.sync_retention) => {}
                 _ = shutdown_signal() => tracing::info!("worker stopping"),
             }
             push.stop().await;

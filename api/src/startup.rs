@@ -28,6 +28,13 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub settings: Arc<Settings>,
     pub metrics: Metrics,
+    pub sync: SyncHub,
+}
+
+/// What the sync routes share: the merge rules and the change notifications.
+pub struct SyncHub {
+    pub schema: sync_core::SyncSchema,
+    pub notifier: crate::sync::listener::SyncNotifier,
 }
 
 /// The request id of the current request, also sent back as `x-request-id`.
@@ -53,6 +60,10 @@ impl Application {
             db,
             jwt: JwtKeys::new(&settings.jwt_secret, settings.access_token_ttl),
             metrics: Metrics::new()?,
+            sync: SyncHub {
+                schema: crate::sync::sync_schema(),
+                notifier: crate::sync::listener::SyncNotifier::start(settings.database_url.clone()),
+            },
             settings: settings.clone(),
         });
         let server = serve(listener, state.clone(), settings.http_workers)?;
@@ -93,11 +104,15 @@ impl Application {
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<Db> {
     let url = settings.database_url.clone();
     let size = settings.db_pool_size;
+    let limits = crate::db::SessionLimits {
+        idle_in_transaction: settings.db_idle_in_transaction_timeout,
+        statement: settings.db_statement_timeout,
+    };
     actix_web::rt::task::spawn_blocking(move || -> anyhow::Result<Db> {
         if crate::db::ensure_database(&url)? {
             tracing::info!("created the database named in DATABASE_URL");
         }
-        let db = Db::connect(&url, size)?;
+        let db = Db::connect_with(&url, size, limits)?;
         let mut conn = db.pool().get().context("cannot get a database connection")?;
         diesel::sql_query("SELECT pg_advisory_lock(4242001)").execute(&mut conn)?;
         let applied = crate::db::run_migrations(&mut conn);

@@ -16,3 +16,4 @@ mod operations;
 mod organizer;
 mod push;
 mod reminders;
+mod sync;

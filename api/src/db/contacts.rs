@@ -170,7 +170,9 @@ pub fn update(
     id: Uuid,
     changes: &ContactChanges,
 ) -> Result<ContactRow, ApiError> {
-    Ok(diesel::update(
+    // Edits are taken into the sync merge state as server edits (see crate::sync::settle).
+    crate::sync::settle(conn, &crate::sync::CONTACTS, id)?;
+    let row = diesel::update(
         contacts::table
             .filter(contacts::id.eq(id))
             .filter(contacts::owner_id.eq(owner))
@@ -178,7 +180,9 @@ pub fn update(
     )
     .set((changes, contacts::updated_at.eq(diesel::dsl::now)))
     .returning(ContactRow::as_returning())
-    .get_result(conn)?)
+    .get_result(conn)?;
+    crate::sync::settle(conn, &crate::sync::CONTACTS, id)?;
+    Ok(row)
 }
 
 /// Marks the contact deleted (kept as a tombstone for sync and restore); its interactions

@@ -182,7 +182,9 @@ pub fn update(
     id: Uuid,
     changes: &EventChanges,
 ) -> Result<EventRow, ApiError> {
-    Ok(diesel::update(
+    // Edits are taken into the sync merge state as server edits (see crate::sync::settle).
+    crate::sync::settle(conn, &crate::sync::EVENTS, id)?;
+    let row = diesel::update(
         events::table
             .filter(events::id.eq(id))
             .filter(events::organizer_id.eq(organizer))
@@ -190,7 +192,9 @@ pub fn update(
     )
     .set((changes, events::updated_at.eq(diesel::dsl::now)))
     .returning(EventRow::as_returning())
-    .get_result(conn)?)
+    .get_result(conn)?;
+    crate::sync::settle(conn, &crate::sync::EVENTS, id)?;
+    Ok(row)
 }
 
 /// Marks the event deleted (its join code is freed); its attendances go with it.

@@ -101,7 +101,9 @@ pub fn update(
     id: Uuid,
     changes: &InteractionChanges,
 ) -> Result<InteractionRow, ApiError> {
-    Ok(diesel::update(
+    // Edits are taken into the sync merge state as server edits (see crate::sync::settle).
+    crate::sync::settle(conn, &crate::sync::INTERACTIONS, id)?;
+    let row = diesel::update(
         interactions::table
             .filter(interactions::id.eq(id))
             .filter(interactions::owner_id.eq(owner))
@@ -109,7 +111,9 @@ pub fn update(
     )
     .set((changes, interactions::updated_at.eq(diesel::dsl::now)))
     .returning(InteractionRow::as_returning())
-    .get_result(conn)?)
+    .get_result(conn)?;
+    crate::sync::settle(conn, &crate::sync::INTERACTIONS, id)?;
+    Ok(row)
 }
 
 /// Marks the interaction deleted; answers its contact's id.

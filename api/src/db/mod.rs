@@ -17,6 +17,7 @@ pub mod push_jobs;
 pub mod reminders;
 pub mod schema;
 pub mod sessions;
+pub mod sync;
 pub mod users;
 
 use std::time::Duration;
@@ -40,10 +41,47 @@ pub struct Db {
     pool: PgPool,
 }
 
+/// Limits set on every pooled connection when it opens. A transaction left open (a stuck
+/// request, a crashed worker) is ended by PostgreSQL after `idle_in_transaction`, and no
+/// statement runs longer than `statement`: this bounds how long one transaction can hold
+/// back the sync fence (and its locks).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    pub idle_in_transaction: Duration,
+    pub statement: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            idle_in_transaction: Duration::from_secs(30),
+            statement: Duration::from_secs(60),
+        }
+    }
+}
+
+impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionLimits {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute(&format!(
+            "SET idle_in_transaction_session_timeout = {}; SET statement_timeout = {}; SET TIME ZONE 'UTC'",
+            self.idle_in_transaction.as_millis(),
+            self.statement.as_millis()
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
 impl Db {
     pub fn connect(database_url: &str, size: u32) -> anyhow::Result<Self> {
+        Self::connect_with(database_url, size, SessionLimits::default())
+    }
+
+    /// A pool whose connections carry `limits`.
+    pub fn connect_with(database_url: &str, size: u32, limits: SessionLimits) -> anyhow::Result<Self> {
         let manager = ConnectionManager::<PgConnection>::new(database_url);
         let pool = Pool::builder()
+            .connection_customizer(Box::new(limits))
             .max_size(size)
             .min_idle(Some(size.min(2)))
             .connection_timeout(Duration::from_secs(5))

@@ -133,7 +133,9 @@ pub fn update(
     id: Uuid,
     changes: &ReminderChanges,
 ) -> Result<ReminderRow, ApiError> {
-    Ok(diesel::update(
+    // Edits are taken into the sync merge state as server edits (see crate::sync::settle).
+    crate::sync::settle(conn, &crate::sync::REMINDERS, id)?;
+    let row = diesel::update(
         reminders::table
             .filter(reminders::id.eq(id))
             .filter(reminders::owner_id.eq(owner))
@@ -141,7 +143,9 @@ pub fn update(
     )
     .set((changes, reminders::updated_at.eq(diesel::dsl::now)))
     .returning(ReminderRow::as_returning())
-    .get_result(conn)?)
+    .get_result(conn)?;
+    crate::sync::settle(conn, &crate::sync::REMINDERS, id)?;
+    Ok(row)
 }
 
 pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<(), ApiError> {

@@ -219,6 +219,43 @@ diesel::table! {
 }
 
 diesel::table! {
+    sync_changes (xid, seq) {
+        xid -> Int8,
+        seq -> Int8,
+        collection -> Text,
+        record_id -> Uuid,
+        user_id -> Nullable<Uuid>,
+        event_id -> Nullable<Uuid>,
+        changed_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sync_conflicts (id) {
+        id -> Int8,
+        user_id -> Uuid,
+        collection -> Text,
+        record_id -> Uuid,
+        field -> Text,
+        kind -> Text,
+        kept -> Jsonb,
+        lost -> Jsonb,
+        lost_stamp -> Text,
+        lost_device -> Text,
+        at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sync_horizon (id) {
+        id -> Bool,
+        xid -> Int8,
+        seq -> Int8,
+        collected_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     users (id) {
         id -> Uuid,
         email -> Text,
@@ -246,6 +283,7 @@ diesel::joinable!(push_jobs -> users (owner_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(reminders -> users (owner_id));
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(sync_conflicts -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     attendances,
@@ -261,5 +299,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     reminders,
     sessions,
+    sync_changes,
+    sync_conflicts,
+    sync_horizon,
     users,
 );

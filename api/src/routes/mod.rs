@@ -14,6 +14,7 @@ pub mod health;
 pub mod interactions;
 pub mod me;
 pub mod reminders;
+pub mod sync;
 
 use actix_web::web;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -46,7 +47,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(attendees_io::configure)
             .configure(attendees::configure)
             .configure(calendar::configure)
-            .configure(attendance::configure),
+            .configure(attendance::configure)
+            .configure(sync::configure),
     );
 }
 

@@ -1,0 +1,543 @@
+//! Sync's data layer: synced rows read and written generically as JSON (one statement per
+//! collection, built from its column list), the change feed, the device's last mutation id,
+//! the conflict history and the tombstone horizon.
+//!
+//! Rows are read with `to_jsonb(t)` and written with `jsonb_populate_record`, so PostgreSQL
+//! does the column conversions and one code path serves every synced table.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Uuid as SqlUuid};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+use super::schema::{devices, sync_conflicts, sync_horizon};
+use crate::sync::{Access, Collection, COLLECTIONS};
+
+#[derive(QueryableByName)]
+struct RowJson {
+    #[diesel(sql_type = Jsonb)]
+    row: Value,
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Column names come from the static collection declarations; this keeps a mistake there
+/// from ever reaching SQL.
+fn column(name: &str) -> Result<&str, diesel::result::Error> {
+    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+        Ok(name)
+    } else {
+        Err(diesel::result::Error::QueryBuilderError(
+            format!("not a column name: {name:?}").into(),
+        ))
+    }
+}
+
+/// The row of `id`, locked until the transaction ends (any owner: the caller checks access).
+pub fn lock_row(
+    conn: &mut PgConnection,
+    coll: &Collection,
+    id: Uuid,
+) -> Result<Option<Map<String, Value>>, diesel::result::Error> {
+    let sql = format!(
+        "SELECT to_jsonb(t) AS row FROM {} t WHERE t.{} = $1 FOR UPDATE",
+        coll.table, coll.key
+    );
+    let row = diesel::sql_query(sql)
+        .bind::<SqlUuid, _>(id)
+        .get_result::<RowJson>(conn)
+        .optional()?;
+    Ok(row.map(|r| object(r.row)))
+}
+
+/// The rows of `ids` (those that still exist).
+pub fn rows_by_ids(
+    conn: &mut PgConnection,
+    coll: &Collection,
+    ids: &[Uuid],
+) -> Result<Vec<Map<String, Value>>, diesel::result::Error> {
+    let sql = format!(
+        "SELECT to_jsonb(t) AS row FROM {} t WHERE t.{} = ANY($1)",
+        coll.table, coll.key
+    );
+    let rows = diesel::sql_query(sql)
+        .bind::<Array<SqlUuid>, _>(ids)
+        .load::<RowJson>(conn)?;
+    Ok(rows.into_iter().map(|r| object(r.row)).collect())
+}
+
+fn owner_column(coll: &Collection) -> Option<&'static str> {
+    match coll.access {
+        Access::Owned => Some("owner_id"),
+        Access::Event => Some("organizer_id"),
+        Access::Profile | Access::Attendance => None,
+    }
+}
+
+/// Inserts a record created by a push: `values` are column values, `state` its merge state.
+pub fn insert_row(
+    conn: &mut PgConnection,
+    coll: &Collection,
+    id: Uuid,
+    owner: Uuid,
+    values: &Map<String, Value>,
+    state: &Value,
+    deleted: bool,
+) -> Result<(), diesel::result::Error> {
+    let mut columns = vec![coll.key.to_owned()];
+    let mut selects = vec!["$1".to_owned()];
+    if let Some(owner_col) = owner_column(coll) {
+        columns.push(owner_col.to_owned());
+        selects.push("$2".to_owned());
+    }
+    for name in values.keys() {
+        let name = column(name)?;
+        columns.push(name.to_owned());
+        selects.push(format!("s.{name}"));
+    }
+    columns.push("sync_state".into());
+    selects.push("$3".into());
+    if coll.deletable {
+        columns.push("deleted_at".into());
+        selects.push("CASE WHEN $4 THEN now() END".into());
+    }
+    let sql = format!(
+        "INSERT INTO {table} ({columns}) SELECT {selects} FROM jsonb_populate_record(NULL::{table}, $5) s \
+         WHERE $2 = $2 AND $4 = $4",
+        table = coll.table,
+        columns = columns.join(", "),
+        selects = selects.join(", "),
+    );
+    diesel::sql_query(sql)
+        .bind::<SqlUuid, _>(id)
+        .bind::<SqlUuid, _>(owner)
+        .bind::<Jsonb, _>(state)
+        .bind::<Bool, _>(deleted)
+        .bind::<Jsonb, _>(Value::Object(values.clone()))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Writes the merged values and state of an existing record.
+pub fn update_row(
+    conn: &mut PgConnection,
+    coll: &Collection,
+    id: Uuid,
+    values: &Map<String, Value>,
+    state: &Value,
+    deleted: bool,
+) -> Result<(), diesel::result::Error> {
+    let mut sets = Vec::with_capacity(values.len() + 3);
+    for name in values.keys() {
+        let name = column(name)?;
+        sets.push(format!("{name} = s.{name}"));
+    }
+    sets.push("sync_state = $1".into());
+    sets.push("updated_at = now()".into());
+    if coll.deletable {
+        sets.push("deleted_at = CASE WHEN $3 THEN coalesce(t.deleted_at, now()) END".into());
+    }
+    let sql = format!(
+        "UPDATE {table} AS t SET {sets} FROM jsonb_populate_record(NULL::{table}, $2) s \
+         WHERE t.{key} = $4 AND $3 = $3",
+        table = coll.table,
+        key = coll.key,
+        sets = sets.join(", "),
+    );
+    diesel::sql_query(sql)
+        .bind::<Jsonb, _>(state)
+        .bind::<Jsonb, _>(Value::Object(values.clone()))
+        .bind::<Bool, _>(deleted)
+        .bind::<SqlUuid, _>(id)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Stores a record's merge state only (its columns are unchanged).
+pub fn set_state(
+    conn: &mut PgConnection,
+    coll: &Collection,
+    id: Uuid,
+    state: &Value,
+) -> Result<(), diesel::result::Error> {
+    let sql = format!(
+        "UPDATE {} SET sync_state = $1 WHERE {} = $2",
+        coll.table, coll.key
+    );
+    diesel::sql_query(sql)
+        .bind::<Jsonb, _>(state)
+        .bind::<SqlUuid, _>(id)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// The organizer's own attendance at an event created by a push.
+pub fn insert_organizer_attendance(
+    conn: &mut PgConnection,
+    event_id: Uuid,
+    organizer: Uuid,
+    checkin_code: &str,
+) -> Result<(), diesel::result::Error> {
+    use super::schema::attendances;
+    diesel::insert_into(attendances::table)
+        .values((
+            attendances::id.eq(Uuid::now_v7()),
+            attendances::event_id.eq(event_id),
+            attendances::user_id.eq(organizer),
+            attendances::role.eq("organizer"),
+            attendances::status.eq("registered"),
+            attendances::checkin_code.eq(checkin_code),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Flag {
+    #[diesel(sql_type = Bool)]
+    yes: bool,
+}
+
+/// True when `contact` is a live contact of `owner`.
+pub fn owns_contact(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    contact: Uuid,
+) -> Result<bool, diesel::result::Error> {
+    let flag = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM contacts WHERE id = $1 AND owner_id = $2 AND deleted_at IS NULL) AS yes",
+    )
+    .bind::<SqlUuid, _>(contact)
+    .bind::<SqlUuid, _>(owner)
+    .get_result::<Flag>(conn)?;
+    Ok(flag.yes)
+}
+
+#[derive(QueryableByName)]
+struct EventId {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+}
+
+/// The events in `user`'s sync scope: those they organise, and those they attend (not
+/// cancelled). Second list: the ones they organise.
+pub fn scope_events(
+    conn: &mut PgConnection,
+    user: Uuid,
+) -> Result<(Vec<Uuid>, Vec<Uuid>), diesel::result::Error> {
+    let organised: Vec<EventId> = diesel::sql_query("SELECT id FROM events WHERE organizer_id = $1")
+        .bind::<SqlUuid, _>(user)
+        .load(conn)?;
+    let attended: Vec<EventId> = diesel::sql_query(
+        "SELECT event_id AS id FROM attendances \
+         WHERE user_id = $1 AND status <> 'cancelled' AND deleted_at IS NULL",
+    )
+    .bind::<SqlUuid, _>(user)
+    .load(conn)?;
+    let organised: Vec<Uuid> = organised.into_iter().map(|e| e.id).collect();
+    let mut all = organised.clone();
+    for e in attended {
+        if !all.contains(&e.id) {
+            all.push(e.id);
+        }
+    }
+    Ok((all, organised))
+}
+
+/// The device's last applied mutation id, the device row locked (pushes of one device are
+/// applied one at a time). `None` when the device is not `owner`'s.
+pub fn lock_device(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    device: Uuid,
+) -> Result<Option<i64>, diesel::result::Error> {
+    devices::table
+        .filter(devices::id.eq(device))
+        .filter(devices::owner_id.eq(owner))
+        .select(devices::last_mutation_id)
+        .for_update()
+        .first(conn)
+        .optional()
+}
+
+/// The device's last applied mutation id, `None` when the device is not `owner`'s.
+pub fn device_last_mutation(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    device: Uuid,
+) -> Result<Option<i64>, diesel::result::Error> {
+    devices::table
+        .filter(devices::id.eq(device))
+        .filter(devices::owner_id.eq(owner))
+        .select(devices::last_mutation_id)
+        .first(conn)
+        .optional()
+}
+
+pub fn set_device_last_mutation(
+    conn: &mut PgConnection,
+    device: Uuid,
+    last: i64,
+) -> Result<(), diesel::result::Error> {
+    diesel::update(devices::table.filter(devices::id.eq(device)))
+        .set(devices::last_mutation_id.eq(last))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// One conflict to record.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = sync_conflicts)]
+pub struct NewConflict {
+    pub user_id: Uuid,
+    pub collection: String,
+    pub record_id: Uuid,
+    pub field: String,
+    pub kind: String,
+    pub kept: Value,
+    pub lost: Value,
+    pub lost_stamp: String,
+    pub lost_device: String,
+}
+
+pub fn insert_conflicts(
+    conn: &mut PgConnection,
+    conflicts: &[NewConflict],
+) -> Result<(), diesel::result::Error> {
+    if !conflicts.is_empty() {
+        diesel::insert_into(sync_conflicts::table)
+            .values(conflicts)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = sync_conflicts)]
+pub struct ConflictRow {
+    pub id: i64,
+    pub collection: String,
+    pub record_id: Uuid,
+    pub field: String,
+    pub kind: String,
+    pub kept: Value,
+    pub lost: Value,
+    pub lost_stamp: String,
+    pub lost_device: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A page of the user's conflicts, newest first, below `before` (up to `limit + 1`).
+pub fn list_conflicts(
+    conn: &mut PgConnection,
+    user: Uuid,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<ConflictRow>, diesel::result::Error> {
+    let mut query = sync_conflicts::table
+        .filter(sync_conflicts::user_id.eq(user))
+        .order(sync_conflicts::id.desc())
+        .limit(limit + 1)
+        .select(ConflictRow::as_select())
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(sync_conflicts::id.lt(before));
+    }
+    query.load(conn)
+}
+
+/// A position in the change feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position {
+    pub xid: i64,
+    pub seq: i64,
+}
+
+#[derive(Debug, QueryableByName)]
+pub struct ChangeRow {
+    #[diesel(sql_type = BigInt)]
+    pub xid: i64,
+    #[diesel(sql_type = BigInt)]
+    pub seq: i64,
+    #[diesel(sql_type = Text)]
+    pub collection: String,
+    #[diesel(sql_type = SqlUuid)]
+    pub record_id: Uuid,
+}
+
+impl ChangeRow {
+    pub fn position(&self) -> Position {
+        Position {
+            xid: self.xid,
+            seq: self.seq,
+        }
+    }
+}
+
+#[derive(QueryableByName)]
+struct Fence {
+    #[diesel(sql_type = BigInt)]
+    xmin: i64,
+}
+
+/// The fence: every transaction below it has ended, so no change row below it can still
+/// appear. Read in the caller's snapshot (call inside a repeatable-read transaction, first).
+pub fn fence(conn: &mut PgConnection) -> Result<i64, diesel::result::Error> {
+    let fence = diesel::sql_query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin")
+        .get_result::<Fence>(conn)?;
+    Ok(fence.xmin)
+}
+
+/// Up to `limit` change rows after `after` seen by `user` directly or as a member of
+/// `events`, in feed order.
+pub fn changes_after(
+    conn: &mut PgConnection,
+    user: Uuid,
+    events: &[Uuid],
+    after: Position,
+    limit: i64,
+) -> Result<Vec<ChangeRow>, diesel::result::Error> {
+    diesel::sql_query(
+        "SELECT xid, seq, collection, record_id FROM ( \
+           (SELECT xid, seq, collection, record_id FROM sync_changes \
+             WHERE user_id = $1 AND (xid, seq) > ($2, $3) ORDER BY xid, seq LIMIT $4) \
+           UNION ALL \
+           (SELECT xid, seq, collection, record_id FROM sync_changes \
+             WHERE event_id = ANY($5) AND (xid, seq) > ($2, $3) ORDER BY xid, seq LIMIT $4) \
+         ) c ORDER BY xid, seq LIMIT $4",
+    )
+    .bind::<SqlUuid, _>(user)
+    .bind::<BigInt, _>(after.xid)
+    .bind::<BigInt, _>(after.seq)
+    .bind::<BigInt, _>(limit)
+    .bind::<Array<SqlUuid>, _>(events)
+    .load(conn)
+}
+
+/// Up to `limit` change rows in (`after`, `upto`] whose transaction is below `fence`:
+/// the rows of a pull's window that are now final.
+pub fn changes_settled(
+    conn: &mut PgConnection,
+    user: Uuid,
+    events: &[Uuid],
+    after: Position,
+    upto: Position,
+    fence: i64,
+    limit: i64,
+) -> Result<Vec<ChangeRow>, diesel::result::Error> {
+    diesel::sql_query(
+        "SELECT xid, seq, collection, record_id FROM ( \
+           (SELECT xid, seq, collection, record_id FROM sync_changes \
+             WHERE user_id = $1 AND (xid, seq) > ($2, $3) AND (xid, seq) <= ($6, $7) AND xid < $8 \
+             ORDER BY xid, seq LIMIT $4) \
+           UNION ALL \
+           (SELECT xid, seq, collection, record_id FROM sync_changes \
+             WHERE event_id = ANY($5) AND (xid, seq) > ($2, $3) AND (xid, seq) <= ($6, $7) AND xid < $8 \
+             ORDER BY xid, seq LIMIT $4) \
+         ) c ORDER BY xid, seq LIMIT $4",
+    )
+    .bind::<SqlUuid, _>(user)
+    .bind::<BigInt, _>(after.xid)
+    .bind::<BigInt, _>(after.seq)
+    .bind::<BigInt, _>(limit)
+    .bind::<Array<SqlUuid>, _>(events)
+    .bind::<BigInt, _>(upto.xid)
+    .bind::<BigInt, _>(upto.seq)
+    .bind::<BigInt, _>(fence)
+    .load(conn)
+}
+
+/// Whether anything in `user`'s scope changed after `after` (committed and visible).
+pub fn has_changes_after(
+    conn: &mut PgConnection,
+    user: Uuid,
+    events: &[Uuid],
+    after: Position,
+) -> Result<bool, diesel::result::Error> {
+    Ok(!changes_after(conn, user, events, after, 1)?.is_empty())
+}
+
+/// The oldest cursor position still valid.
+pub fn horizon(conn: &mut PgConnection) -> Result<Position, diesel::result::Error> {
+    let (xid, seq) = sync_horizon::table
+        .select((sync_horizon::xid, sync_horizon::seq))
+        .first::<(i64, i64)>(conn)
+        .optional()?
+        .unwrap_or((0, 0));
+    Ok(Position { xid, seq })
+}
+
+#[derive(QueryableByName)]
+struct Boundary {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    xid: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    seq: Option<i64>,
+}
+
+/// Tombstone retention: records deleted before `cutoff` are removed for good, change rows
+/// older than `cutoff` are compacted to the latest one per record and audience, and the
+/// horizon moves to the last compacted position (older cursors get `cursor_expired`).
+/// Answers how many rows went.
+pub fn collect_tombstones(
+    conn: &mut PgConnection,
+    cutoff: DateTime<Utc>,
+) -> Result<usize, diesel::result::Error> {
+    conn.transaction(|conn| {
+        let mut removed = 0;
+        for table in ["interactions", "reminders", "contacts", "attendances", "events"] {
+            removed += diesel::sql_query(format!("DELETE FROM {table} WHERE deleted_at < $1"))
+                .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+                .execute(conn)?;
+        }
+        let boundary = diesel::sql_query(
+            "SELECT xid, seq FROM sync_changes \
+             WHERE changed_at < $1 AND xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint \
+             ORDER BY xid DESC, seq DESC LIMIT 1",
+        )
+        .bind::<diesel::sql_types::Timestamptz, _>(cutoff)
+        .get_result::<Boundary>(conn)
+        .optional()?;
+        let Some(Boundary {
+            xid: Some(xid),
+            seq: Some(seq),
+        }) = boundary
+        else {
+            return Ok(removed);
+        };
+        removed += diesel::sql_query(
+            "DELETE FROM sync_changes c WHERE (c.xid, c.seq) <= ($1, $2) AND EXISTS ( \
+               SELECT 1 FROM sync_changes d WHERE d.record_id = c.record_id AND d.collection = c.collection \
+                 AND d.user_id IS NOT DISTINCT FROM c.user_id AND d.event_id IS NOT DISTINCT FROM c.event_id \
+                 AND (d.xid, d.seq) > (c.xid, c.seq))",
+        )
+        .bind::<BigInt, _>(xid)
+        .bind::<BigInt, _>(seq)
+        .execute(conn)?;
+        for coll in COLLECTIONS {
+            removed += diesel::sql_query(format!(
+                "DELETE FROM sync_changes c WHERE c.collection = $3 AND (c.xid, c.seq) <= ($1, $2) \
+                 AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{key} = c.record_id)",
+                table = coll.table,
+                key = coll.key
+            ))
+            .bind::<BigInt, _>(xid)
+            .bind::<BigInt, _>(seq)
+            .bind::<Text, _>(coll.name)
+            .execute(conn)?;
+        }
+        diesel::sql_query(
+            "UPDATE sync_horizon SET xid = $1, seq = $2, collected_at = now() WHERE (xid, seq) < ($1, $2)",
+        )
+        .bind::<BigInt, _>(xid)
+        .bind::<BigInt, _>(seq)
+        .execute(conn)?;
+        Ok(removed)
+    })
+}

@@ -1,0 +1,330 @@
+//! Reading the change feed: the current state of every record in the user's scope changed
+//! after a cursor, in pages, without ever skipping a change committed late.
+//!
+//! The pull runs in one repeatable-read snapshot. Change rows are read in (xid, seq) order.
+//! The fence is the snapshot's xmin: every transaction below it has ended, so no row below it
+//! can still appear. The cursor holds two positions: `settled`, before which everything was
+//! delivered and nothing can appear any more, and `sent`, the last row delivered. Rows between
+//! them were delivered but may have late neighbours (rows of transactions still running then).
+//! Each pull first re-sends the rows of that window that are now below the fence (so a row
+//! committed late is delivered, and `settled` moves past them), then sends new rows after
+//! `sent`. A push is thus reflected by the next pull even while an unrelated transaction is
+//! slow, each row is sent at most twice, and clients apply records idempotently.
+
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sync_core::SyncSchema;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{reconcile, stored_state, Access, Collection};
+use crate::db;
+use crate::db::sync::Position;
+use crate::error::ApiError;
+
+/// One record in a pull.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Change {
+    pub collection: &'static str,
+    pub id: Uuid,
+    /// A tombstone: the record was deleted or left my scope.
+    pub deleted: bool,
+    /// The record's fields (empty for a record that left my scope or is gone).
+    #[schema(value_type = Object)]
+    pub record: Map<String, Value>,
+    /// Per-field stamps (`{unix_ms:015}-{counter:05}-{node}`).
+    #[schema(value_type = Object)]
+    pub stamps: Map<String, Value>,
+}
+
+/// A page of changes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PullPage {
+    pub changes: Vec<Change>,
+    /// Where the next pull starts (opaque).
+    pub cursor: String,
+    /// Another page is ready now.
+    pub has_more: bool,
+    /// The last mutation id the server applied for this device.
+    pub last_mutation_id: i64,
+}
+
+fn bad_cursor() -> ApiError {
+    ApiError::bad_request("invalid_cursor", "The cursor is not one this API gave out.")
+}
+
+/// A pull cursor: everything up to `settled` is delivered and final; rows up to `sent` were
+/// delivered, those between the two may still have late neighbours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cursor {
+    pub settled: Position,
+    pub sent: Position,
+}
+
+pub fn encode_cursor(c: Cursor) -> String {
+    URL_SAFE_NO_PAD.encode(format!(
+        "{}.{}.{}.{}",
+        c.settled.xid, c.settled.seq, c.sent.xid, c.sent.seq
+    ))
+}
+
+pub fn decode_cursor(raw: Option<&str>) -> Result<Option<Cursor>, ApiError> {
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    let text = URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(bad_cursor)?;
+    let parts: Vec<i64> = text
+        .split('.')
+        .map(|p| p.parse::<i64>().map_err(|_| bad_cursor()))
+        .collect::<Result<_, _>>()?;
+    let [a, b, c, d] = parts.as_slice() else {
+        return Err(bad_cursor());
+    };
+    let cursor = Cursor {
+        settled: Position { xid: *a, seq: *b },
+        sent: Position { xid: *c, seq: *d },
+    };
+    if cursor.sent < cursor.settled {
+        return Err(bad_cursor());
+    }
+    Ok(Some(cursor))
+}
+
+/// Refuses a cursor older than the tombstone horizon.
+pub fn check_horizon(cursor: Option<Cursor>, horizon: Position) -> Result<Cursor, ApiError> {
+    match cursor {
+        None => Ok(Cursor::default()),
+        Some(c) if c.settled < horizon => Err(ApiError::Gone {
+            code: "cursor_expired",
+            detail: "This cursor is older than the tombstone retention: push your queue, then pull from the beginning (no cursor) and replace the local copy.".into(),
+        }),
+        Some(c) => Ok(c),
+    }
+}
+
+/// Who is reading, and what they can see.
+pub struct Viewer {
+    pub user: Uuid,
+    pub events: Vec<Uuid>,
+    pub organised: Vec<Uuid>,
+}
+
+fn uuid_of(row: &Map<String, Value>, key: &str) -> Option<Uuid> {
+    row.get(key)
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+}
+
+impl Viewer {
+    fn sees(&self, coll: &Collection, row: &Map<String, Value>) -> bool {
+        match coll.access {
+            Access::Owned | Access::Profile => uuid_of(row, "owner_id") == Some(self.user),
+            Access::Event => uuid_of(row, "id").is_some_and(|id| self.events.contains(&id)),
+            Access::Attendance => {
+                let Some(event) = uuid_of(row, "event_id") else {
+                    return false;
+                };
+                if !self.events.contains(&event) {
+                    return false;
+                }
+                self.organised.contains(&event)
+                    || uuid_of(row, "user_id") == Some(self.user)
+                    || (row.get("share_profile") == Some(&Value::Bool(true))
+                        && row.get("status").and_then(Value::as_str) != Some("cancelled"))
+            }
+        }
+    }
+
+    fn hides(&self, coll: &Collection, row: &Map<String, Value>, column: &str) -> bool {
+        match (coll.access, column) {
+            (Access::Event, "join_code") => uuid_of(row, "organizer_id") != Some(self.user),
+            (Access::Attendance, "guest_email") => {
+                !uuid_of(row, "event_id").is_some_and(|e| self.organised.contains(&e))
+            }
+            _ => false,
+        }
+    }
+}
+
+fn tombstone(coll: &'static Collection, id: Uuid) -> Change {
+    Change {
+        collection: coll.name,
+        id,
+        deleted: true,
+        record: Map::new(),
+        stamps: Map::new(),
+    }
+}
+
+/// The pull form of one record as `viewer` sees it.
+pub fn render(
+    coll: &'static Collection,
+    schema: &SyncSchema,
+    viewer: &Viewer,
+    id: Uuid,
+    row: Option<&Map<String, Value>>,
+) -> Change {
+    let (Some(row), Some(cs)) = (row, schema.get(coll.name)) else {
+        return tombstone(coll, id);
+    };
+    if !viewer.sees(coll, row) {
+        return tombstone(coll, id);
+    }
+    let mut state = stored_state(row);
+    reconcile(coll, cs, &mut state, row);
+    let mut record = Map::new();
+    for field in coll.fields {
+        record.insert(
+            field.name.to_owned(),
+            row.get(field.name).cloned().unwrap_or(Value::Null),
+        );
+    }
+    for name in coll.derived {
+        if !viewer.hides(coll, row, name) {
+            record.insert((*name).to_owned(), row.get(*name).cloned().unwrap_or(Value::Null));
+        }
+    }
+    let mut stamps = Map::new();
+    for (name, field) in &state.fields {
+        if coll.field(name).is_none() {
+            // A field from a newer app version: kept in the merge state only.
+            record.insert(name.clone(), field.value());
+        }
+        stamps.insert(name.clone(), Value::String(field.stamp().to_string()));
+    }
+    Change {
+        collection: coll.name,
+        id,
+        deleted: state.is_deleted(),
+        record,
+        stamps,
+    }
+}
+
+/// One page of `user`'s changes after `cursor`, for `device`.
+pub fn pull(
+    conn: &mut PgConnection,
+    schema: &SyncSchema,
+    user: Uuid,
+    device: Uuid,
+    cursor: Option<Cursor>,
+    limit: i64,
+) -> Result<PullPage, ApiError> {
+    conn.build_transaction()
+        .repeatable_read()
+        .read_only()
+        .run(|conn| {
+            // First statement: the snapshot every later read shares.
+            let fence = db::sync::fence(conn)?;
+            let last_mutation_id =
+                db::sync::device_last_mutation(conn, user, device)?.ok_or(ApiError::NotFound)?;
+            let after = check_horizon(cursor, db::sync::horizon(conn)?)?;
+            let (events, organised) = db::sync::scope_events(conn, user)?;
+            let viewer = Viewer {
+                user,
+                events,
+                organised,
+            };
+            let limit = limit.max(1);
+            // The window's rows that are now final: re-sent, and `settled` moves past them.
+            let mut rows = if after.sent > after.settled {
+                db::sync::changes_settled(
+                    conn,
+                    user,
+                    &viewer.events,
+                    after.settled,
+                    after.sent,
+                    fence,
+                    limit + 1,
+                )?
+            } else {
+                Vec::new()
+            };
+            let mut next = after;
+            let more;
+            if rows.len() as i64 > limit {
+                rows.truncate(limit as usize);
+                more = true;
+            } else {
+                let room = limit - rows.len() as i64;
+                let mut fresh = db::sync::changes_after(conn, user, &viewer.events, after.sent, room + 1)?;
+                more = fresh.len() as i64 > room;
+                fresh.truncate(room as usize);
+                rows.append(&mut fresh);
+            }
+            // `settled` moves over the leading rows below the fence: rows of transactions at
+            // or above it sort after them, so none can still appear before.
+            for row in &rows {
+                if row.xid >= fence {
+                    break;
+                }
+                next.settled = next.settled.max(row.position());
+            }
+            if let Some(last) = rows.last() {
+                next.sent = next.sent.max(last.position());
+            }
+            next.sent = next.sent.max(next.settled);
+            // Each record once, at its last position in the page.
+            let mut order: Vec<(&'static Collection, Uuid)> = Vec::with_capacity(rows.len());
+            let mut seen: HashMap<(&'static str, Uuid), usize> = HashMap::with_capacity(rows.len());
+            for row in rows.iter().rev() {
+                let Some(coll) = super::collection(&row.collection) else {
+                    continue;
+                };
+                if seen.insert((coll.name, row.record_id), order.len()).is_none() {
+                    order.push((coll, row.record_id));
+                }
+            }
+            order.reverse();
+            let mut loaded: HashMap<(&'static str, Uuid), Map<String, Value>> =
+                HashMap::with_capacity(order.len());
+            for coll in super::COLLECTIONS {
+                let ids: Vec<Uuid> = order
+                    .iter()
+                    .filter(|(c, _)| c.name == coll.name)
+                    .map(|(_, id)| *id)
+                    .collect();
+                if ids.is_empty() {
+                    continue;
+                }
+                for row in db::sync::rows_by_ids(conn, coll, &ids)? {
+                    if let Some(id) = uuid_of(&row, coll.key) {
+                        loaded.insert((coll.name, id), row);
+                    }
+                }
+            }
+            let changes = order
+                .into_iter()
+                .map(|(coll, id)| render(coll, schema, &viewer, id, loaded.get(&(coll.name, id))))
+                .collect();
+            Ok(PullPage {
+                changes,
+                cursor: encode_cursor(next),
+                has_more: more,
+                last_mutation_id,
+            })
+        })
+}
+
+/// Whether `user`'s scope changed after `cursor` (for the long poll).
+pub fn changed_since(conn: &mut PgConnection, user: Uuid, cursor: Cursor) -> Result<bool, ApiError> {
+    let (events, _) = db::sync::scope_events(conn, user)?;
+    if db::sync::has_changes_after(conn, user, &events, cursor.sent)? {
+        return Ok(true);
+    }
+    if cursor.sent > cursor.settled {
+        let fence = db::sync::fence(conn)?;
+        let settled = db::sync::changes_settled(conn, user, &events, cursor.settled, cursor.sent, fence, 1)?;
+        return Ok(!settled.is_empty());
+    }
+    Ok(false)
+}

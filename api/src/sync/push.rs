@@ -1,0 +1,493 @@
+//! Applying a pushed batch: one transaction, each mutation in a savepoint, its record locked
+//! while merged, the device's last mutation id written with them.
+
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::{Map, Value};
+use sync_core::{check_skew, merge_owned, FieldChange, FieldState, Mutation, Op, SyncSchema};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{column_value, element, reconcile, stored_state, Access, Collection, Ty};
+use crate::db;
+use crate::db::sync::NewConflict;
+use crate::domain::{resolve_local, Region, TimeZone};
+use crate::error::{ApiError, FieldErrors, Problem};
+
+/// What became of one pushed mutation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MutationResult {
+    /// The mutation's id, null when it carried none.
+    pub mutation_id: Option<u64>,
+    /// `applied`, `duplicate` or `rejected`.
+    #[schema(example = "applied")]
+    pub status: &'static str,
+    /// Why it was rejected (a problem object).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<Problem>,
+}
+
+impl MutationResult {
+    fn applied(id: u64) -> Self {
+        MutationResult {
+            mutation_id: Some(id),
+            status: "applied",
+            error: None,
+        }
+    }
+
+    fn duplicate(id: u64) -> Self {
+        MutationResult {
+            mutation_id: Some(id),
+            status: "duplicate",
+            error: None,
+        }
+    }
+
+    fn rejected(id: Option<u64>, error: &ApiError) -> Self {
+        MutationResult {
+            mutation_id: id,
+            status: "rejected",
+            error: Some(error.problem()),
+        }
+    }
+}
+
+/// The answer to a push.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PushAnswer {
+    pub results: Vec<MutationResult>,
+    /// The last mutation id the server applied for this device.
+    pub last_mutation_id: i64,
+}
+
+/// What a push needs besides the connection.
+pub struct PushContext<'a> {
+    pub user: Uuid,
+    pub device: Uuid,
+    pub now_ms: u64,
+    pub max_skew_ms: u64,
+    pub schema: &'a SyncSchema,
+}
+
+/// Why a mutation did not apply: refused (reported, consumed) or a database failure.
+enum Fail {
+    Rejected(ApiError),
+    Db(diesel::result::Error),
+}
+
+impl From<diesel::result::Error> for Fail {
+    fn from(e: diesel::result::Error) -> Self {
+        Fail::Db(e)
+    }
+}
+
+impl From<ApiError> for Fail {
+    fn from(e: ApiError) -> Self {
+        Fail::Rejected(e)
+    }
+}
+
+fn unavailable() -> ApiError {
+    ApiError::unprocessable("record_unavailable", "No record of yours has this id.")
+}
+
+fn read_only(detail: &str) -> ApiError {
+    ApiError::unprocessable("read_only", detail.to_owned())
+}
+
+/// Columns a client can never write, whatever the collection.
+const SERVER_COLUMNS: &[&str] = &[
+    "id",
+    "owner_id",
+    "sync_state",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+];
+
+struct Push<'a> {
+    ctx: &'a PushContext<'a>,
+    region: Option<Region>,
+    scope: Option<(Vec<Uuid>, Vec<Uuid>)>,
+}
+
+/// Applies `mutations` in order for `ctx.device`, in one transaction.
+pub fn push(
+    conn: &mut PgConnection,
+    ctx: &PushContext,
+    mutations: Vec<Value>,
+) -> Result<PushAnswer, ApiError> {
+    conn.transaction(|conn| {
+        let mut last = db::sync::lock_device(conn, ctx.user, ctx.device)?.ok_or(ApiError::NotFound)?;
+        let user = db::users::find(conn, ctx.user)?;
+        let region = user
+            .region
+            .as_deref()
+            .and_then(|r| Region::parse(r).ok())
+            .or_else(|| Region::from_locale(&user.locale));
+        let mut push = Push {
+            ctx,
+            region,
+            scope: None,
+        };
+        let mut results = Vec::with_capacity(mutations.len());
+        for wire in mutations {
+            let Some(id) = wire.get("mutation_id").and_then(Value::as_u64) else {
+                let error = ApiError::unprocessable(
+                    "invalid_mutation_id",
+                    "Each mutation needs a `mutation_id`, a positive whole number.",
+                );
+                results.push(MutationResult::rejected(None, &error));
+                continue;
+            };
+            let signed = i64::try_from(id).unwrap_or(i64::MAX);
+            if signed <= last {
+                results.push(MutationResult::duplicate(id));
+                continue;
+            }
+            results.push(push.one(conn, id, &wire)?);
+            last = signed;
+        }
+        db::sync::set_device_last_mutation(conn, ctx.device, last)?;
+        Ok(PushAnswer {
+            results,
+            last_mutation_id: last,
+        })
+    })
+}
+
+fn is_constraint(e: &diesel::result::Error) -> bool {
+    use diesel::result::DatabaseErrorKind as K;
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(
+            K::UniqueViolation | K::ForeignKeyViolation | K::NotNullViolation | K::CheckViolation,
+            _
+        )
+    )
+}
+
+impl Push<'_> {
+    fn one(&mut self, conn: &mut PgConnection, id: u64, wire: &Value) -> Result<MutationResult, ApiError> {
+        let mutation = match self.prepare(wire) {
+            Ok(m) => m,
+            Err(e) => return Ok(MutationResult::rejected(Some(id), &e)),
+        };
+        match conn.transaction(|conn| self.merge(conn, mutation)) {
+            Ok(true) => Ok(MutationResult::applied(id)),
+            Ok(false) => Ok(MutationResult::duplicate(id)),
+            Err(Fail::Rejected(e)) => Ok(MutationResult::rejected(Some(id), &e)),
+            Err(Fail::Db(e)) if is_constraint(&e) => {
+                tracing::info!(error = %e, "pushed mutation refused by a constraint");
+                let error = ApiError::unprocessable(
+                    "constraint_violated",
+                    "The record would break a rule of its collection (a reference to a record that is not yours, a duplicate, or inconsistent fields).",
+                );
+                Ok(MutationResult::rejected(Some(id), &error))
+            }
+            Err(Fail::Db(e)) => Err(e.into()),
+        }
+    }
+
+    /// The checks that need no database: shape, stamp, fields, set elements.
+    fn prepare(&self, wire: &Value) -> Result<Mutation, ApiError> {
+        let mut mutation = self
+            .ctx
+            .schema
+            .decode(wire)
+            .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
+        if Uuid::parse_str(&mutation.id).is_err() {
+            return Err(ApiError::unprocessable(
+                "invalid_id",
+                "The record id must be a UUID.",
+            ));
+        }
+        if mutation.hlc.node != self.ctx.device.as_u128() {
+            return Err(ApiError::unprocessable(
+                "stamp_device_mismatch",
+                "The stamp's node must be the pushing device's id.",
+            ));
+        }
+        if let Err(e) = check_skew(mutation.hlc, self.ctx.now_ms, self.ctx.max_skew_ms) {
+            return Err(ApiError::unprocessable(
+                "stamp_too_far_ahead",
+                format!(
+                    "The stamp is {} ms ahead of the server's clock (at most {} ms allowed): correct the device clock and stamp the edit again.",
+                    e.stamp.millis.saturating_sub(e.server_now_ms),
+                    e.max_skew_ms
+                ),
+            ));
+        }
+        let coll = super::collection(&mutation.collection).ok_or_else(unavailable)?;
+        let mut errors = FieldErrors::new();
+        for (name, change) in mutation.fields.iter_mut() {
+            if coll.is_derived(name) || SERVER_COLUMNS.contains(&name.as_str()) {
+                return Err(read_only(&format!("`{name}` is set by the server.")));
+            }
+            if let (Some(field), FieldChange::Set { add, remove }) = (coll.field(name), change) {
+                if let Ty::Set(elem) = field.ty {
+                    for (i, v) in add.iter_mut().chain(remove.iter_mut()).enumerate() {
+                        match element(elem, v, self.region) {
+                            Ok(normal) => *v = normal,
+                            Err(e) => errors.add(format!("{name}[{i}]"), e.code, e.message),
+                        }
+                    }
+                }
+            }
+        }
+        errors.into_result()?;
+        Ok(mutation)
+    }
+
+    fn scope(&mut self, conn: &mut PgConnection) -> Result<&(Vec<Uuid>, Vec<Uuid>), Fail> {
+        if self.scope.is_none() {
+            self.scope = Some(db::sync::scope_events(conn, self.ctx.user)?);
+        }
+        self.scope
+            .as_ref()
+            .ok_or_else(|| Fail::Rejected(ApiError::internal("scope missing")))
+    }
+
+    fn uuid_of(row: &Map<String, Value>, key: &str) -> Option<Uuid> {
+        row.get(key)
+            .and_then(Value::as_str)
+            .and_then(|s| Uuid::parse_str(s).ok())
+    }
+
+    /// Who may write this record: refuses what the user may not touch.
+    fn check_access(
+        &mut self,
+        conn: &mut PgConnection,
+        coll: &Collection,
+        id: Uuid,
+        row: Option<&Map<String, Value>>,
+        mutation: &Mutation,
+    ) -> Result<(), Fail> {
+        let me = self.ctx.user;
+        match coll.access {
+            Access::Owned => {
+                if row.is_some_and(|r| Self::uuid_of(r, "owner_id") != Some(me)) {
+                    return Err(unavailable().into());
+                }
+            }
+            Access::Profile => {
+                if id != me {
+                    return Err(unavailable().into());
+                }
+                if mutation.op != Op::Upsert {
+                    return Err(ApiError::unprocessable(
+                        "not_deletable",
+                        "The profile card cannot be deleted.",
+                    )
+                    .into());
+                }
+            }
+            Access::Event => {
+                if let Some(row) = row {
+                    if Self::uuid_of(row, "organizer_id") != Some(me) {
+                        let (events, _) = self.scope(conn)?;
+                        return Err(if events.contains(&id) {
+                            read_only("Only the organizer can change an event.")
+                        } else {
+                            unavailable()
+                        }
+                        .into());
+                    }
+                }
+            }
+            Access::Attendance => {
+                let Some(row) = row else {
+                    return Err(ApiError::unprocessable(
+                        "not_supported",
+                        "Attendances are created by joining an event or by its organizer.",
+                    )
+                    .into());
+                };
+                let event = Self::uuid_of(row, "event_id");
+                let (events, organised) = self.scope(conn)?;
+                let organizer = event.is_some_and(|e| organised.contains(&e));
+                let member = event.is_some_and(|e| events.contains(&e));
+                let own = Self::uuid_of(row, "user_id") == Some(me);
+                let allowed: &[&str] = if organizer {
+                    &["status", "role"]
+                } else if own {
+                    &["status", "share_profile"]
+                } else if member {
+                    return Err(read_only("Only the organizer can change another attendance.").into());
+                } else {
+                    return Err(unavailable().into());
+                };
+                if mutation.op != Op::Upsert {
+                    return Err(read_only("Attendances are cancelled through their status.").into());
+                }
+                let organizer_role = row.get("role").and_then(Value::as_str) == Some("organizer");
+                for (name, change) in &mutation.fields {
+                    let makes_organizer = matches!(change, FieldChange::Scalar(v) if v == "organizer");
+                    if !allowed.contains(&name.as_str())
+                        || (name == "role" && (organizer_role || makes_organizer))
+                    {
+                        return Err(read_only(&format!("`{name}` cannot be changed here.")).into());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Merges one mutation into its record and writes it back. `Ok(false)` for a replay.
+    fn merge(&mut self, conn: &mut PgConnection, mutation: Mutation) -> Result<bool, Fail> {
+        let coll = super::collection(&mutation.collection).ok_or_else(unavailable)?;
+        let schema = self.ctx.schema.get(coll.name).ok_or_else(unavailable)?;
+        let id = Uuid::parse_str(&mutation.id).map_err(|_| unavailable())?;
+        let row = db::sync::lock_row(conn, coll, id)?;
+        self.check_access(conn, coll, id, row.as_ref(), &mutation)?;
+        if row.is_none() && mutation.op == Op::Delete && coll.access != Access::Profile {
+            // Deleting what the server never had: nothing to do.
+            return Ok(true);
+        }
+        let mut state = row.as_ref().map(stored_state).unwrap_or_default();
+        let mut conflicts = match &row {
+            Some(row) => reconcile(coll, schema, &mut state, row),
+            None => Vec::new(),
+        };
+        let outcome = merge_owned(&mut state, mutation, schema)
+            .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
+        if outcome.duplicate {
+            return Ok(false);
+        }
+        conflicts.extend(outcome.conflicts);
+
+        let mut values = Map::new();
+        let mut errors = FieldErrors::new();
+        for field in coll.fields {
+            match state.fields.get_mut(field.name) {
+                Some(fs) => match column_value(field.ty, &fs.value(), self.region) {
+                    Ok(column) => {
+                        // The register keeps the value as stored, so reconcile sees no edit.
+                        if let FieldState::Scalar(s) = fs {
+                            s.value = column.clone();
+                        }
+                        values.insert(field.name.to_owned(), column);
+                    }
+                    Err(e) => errors.add(field.name, e.code, e.message),
+                },
+                None if row.is_none() && coll.required.contains(&field.name) => {
+                    errors.add(field.name, "required", "is required to create the record")
+                }
+                None => {}
+            }
+        }
+        errors.into_result()?;
+        self.check_references(conn, coll, &values, &outcome.changed_fields)?;
+        self.derive(coll, row.as_ref(), &mut values, &outcome.changed_fields)?;
+
+        let deleted = state.is_deleted();
+        let state_json =
+            serde_json::to_value(&state).map_err(|e| Fail::Rejected(ApiError::Internal(e.into())))?;
+        match row {
+            None => {
+                db::sync::insert_row(conn, coll, id, self.ctx.user, &values, &state_json, deleted)?;
+                if coll.access == Access::Event {
+                    let code = crate::routes::events::random_code(8);
+                    db::sync::insert_organizer_attendance(conn, id, self.ctx.user, &code)?;
+                    self.scope = None;
+                }
+            }
+            Some(_) => db::sync::update_row(conn, coll, id, &values, &state_json, deleted)?,
+        }
+        let rows: Vec<NewConflict> = conflicts
+            .into_iter()
+            .map(|c| NewConflict {
+                user_id: self.ctx.user,
+                collection: coll.name.to_owned(),
+                record_id: id,
+                field: c.field,
+                kind: c.kind.as_str().to_owned(),
+                kept: c.kept,
+                lost: c.lost,
+                lost_stamp: c.lost_stamp.to_string(),
+                lost_device: sync_core::node_hex(c.lost_device),
+            })
+            .collect();
+        db::sync::insert_conflicts(conn, &rows)?;
+        Ok(true)
+    }
+
+    /// References to other records must stay within the user's own records and events.
+    fn check_references(
+        &mut self,
+        conn: &mut PgConnection,
+        coll: &Collection,
+        values: &Map<String, Value>,
+        changed: &[String],
+    ) -> Result<(), Fail> {
+        let mut errors = FieldErrors::new();
+        for name in changed {
+            let Some(target) = values.get(name).and_then(Value::as_str) else {
+                continue;
+            };
+            let Ok(target) = Uuid::parse_str(target) else {
+                continue;
+            };
+            let ok = match (coll.name, name.as_str()) {
+                (_, "contact_id") => db::sync::owns_contact(conn, self.ctx.user, target)?,
+                (_, "event_id") | ("contacts", "met_at_event_id") => self.scope(conn)?.0.contains(&target),
+                _ => true,
+            };
+            if !ok {
+                errors.add(
+                    name.as_str(),
+                    "unknown_reference",
+                    "no record of yours has this id",
+                );
+            }
+        }
+        Ok(errors.into_result()?)
+    }
+
+    /// Columns the server computes from the synced ones.
+    fn derive(
+        &self,
+        coll: &Collection,
+        row: Option<&Map<String, Value>>,
+        values: &mut Map<String, Value>,
+        changed: &[String],
+    ) -> Result<(), Fail> {
+        match coll.name {
+            "reminders" => {
+                let local = values
+                    .get("due_local")
+                    .and_then(Value::as_str)
+                    .and_then(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok());
+                let zone = values
+                    .get("timezone")
+                    .and_then(Value::as_str)
+                    .and_then(|z| TimeZone::parse(z).ok());
+                if let (Some(local), Some(zone)) = (local, zone) {
+                    let at = resolve_local(local, zone).map_err(|e| ApiError::invalid("due_local", e))?;
+                    values.insert("due_at".into(), Value::String(at.to_rfc3339()));
+                }
+            }
+            "events" if row.is_none() => {
+                values.insert(
+                    "join_code".into(),
+                    Value::String(crate::routes::events::random_code(6)),
+                );
+            }
+            "attendances" if changed.iter().any(|c| c == "share_profile") => {
+                let shares = values.get("share_profile").and_then(Value::as_bool) == Some(true);
+                values.insert(
+                    "share_profile_at".into(),
+                    if shares {
+                        Value::String(chrono::Utc::now().to_rfc3339())
+                    } else {
+                        Value::Null
+                    },
+                );
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""Sync load client for benches/sync-load.sh (standard library only).
+
+Against a running Carnet server (CARNET_BENCH_URL) and its database (CARNET_BENCH_DB_URL,
+used through psql for the baselines and to grow the change feed), it measures:
+
+  push      field mutations/s, batches of 100 new contacts x 10 fields, BENCH_PUSHERS
+            devices pushing at once;
+  initial   a full pull (no cursor, 1000 changes a page, gzip) of a user with
+            BENCH_CONTACTS contacts: time, bytes on the wire, changes/s;
+  p99       pull latency (p50/p99 over BENCH_PULLS pulls of 500 changes from cursors met
+            during the initial sync) once the change feed holds BENCH_FEED_ROWS rows;
+  copy      the baselines: COPY of the same contact rows into the table, and COPY out of
+            the same rows as JSON.
+
+Prints one Markdown table on stdout; progress on stderr.
+"""
+
+import gzip
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+
+URL = os.environ["CARNET_BENCH_URL"].rstrip("/")
+DB_URL = os.environ["CARNET_BENCH_DB_URL"]
+PSQL = os.environ.get("PSQL", "psql")
+CONTACTS = int(os.environ.get("BENCH_CONTACTS", "100000"))
+PUSHERS = int(os.environ.get("BENCH_PUSHERS", "4"))
+PULLS = int(os.environ.get("BENCH_PULLS", "200"))
+FEED_ROWS = int(os.environ.get("BENCH_FEED_ROWS", "1000000"))
+BATCH = 100
+
+
+def say(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def call(method, path, token=None, body=None, gzip_ok=False):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(URL + path, data=data, method=method)
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    if gzip_ok:
+        req.add_header("Accept-Encoding", "gzip")
+    with urllib.request.urlopen(req, timeout=120) as res:
+        raw = res.read()
+        wire = len(raw)
+        if res.headers.get("Content-Encoding") == "gzip":
+            raw = gzip.decompress(raw)
+        return json.loads(raw) if raw else None, wire
+
+
+def psql(sql, stdin=None):
+    out = subprocess.run(
+        [PSQL, DB_URL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+        input=stdin, capture_output=True, check=True, text=stdin is None or isinstance(stdin, str))
+    return out.stdout
+
+
+def register(name):
+    body, _ = call("POST", "/v1/auth/register", body={
+        "email": f"{name}.{uuid.uuid4().hex[:8]}@example.org",
+        "password": "correct horse battery staple", "display_name": name})
+    return body["access_token"], body["user"]["id"]
+
+
+def device(token, name):
+    body, _ = call("POST", "/v1/devices", token, {"platform": "ios", "name": name})
+    return body["id"]
+
+
+def contact_fields(i):
+    return {
+        "name": f"Contact {i}",
+        "organization": f"Organisation {i % 997}",
+        "job_title": "Fondatrice",
+        "city": ["Lyon", "Montréal", "Paris", "Québec"][i % 4],
+        "tags": {"add": ["réseautage", f"lot{i % 50}"], "remove": []},
+        "emails": {"add": [f"contact{i}@example.org"], "remove": []},
+        "notes": {"base": "", "value": f"Rencontré à l'apéro {i}. Parle de vélo et de coopératives."},
+        "how_we_met": {"base": "", "value": "Apéro des indépendants"},
+        "starred": i % 7 == 0,
+        "met_in_person": True,
+    }
+
+
+class Pusher(threading.Thread):
+    def __init__(self, token, dev, start, count):
+        super().__init__()
+        self.token, self.dev, self.start_at, self.count = token, dev, start, count
+        self.node = dev.replace("-", "")
+        self.mid = 0
+        self.error = None
+
+    def run(self):
+        try:
+            i = self.start_at
+            end = self.start_at + self.count
+            while i < end:
+                muts = []
+                for j in range(i, min(i + BATCH, end)):
+                    self.mid += 1
+                    ms = int(time.time() * 1000)
+                    muts.append({"mutation_id": self.mid, "collection": "contacts",
+                                 "id": str(uuid.uuid4()), "op": "upsert",
+                                 "hlc": f"{ms:015d}-{self.mid % 100000:05d}-{self.node}",
+                                 "fields": contact_fields(j)})
+                body, _ = call("POST", "/v1/sync/push", self.token,
+                               {"device_id": self.dev, "schema_version": 1, "mutations": muts})
+                bad = [r for r in body["results"] if r["status"] != "applied"]
+                if bad:
+                    raise RuntimeError(f"push refused: {bad[0]}")
+                i += BATCH
+        except Exception as e:  # reported by the main thread
+            self.error = e
+
+
+def push(token, count, label):
+    devs = [device(token, f"{label} {k}") for k in range(PUSHERS)]
+    share = count // PUSHERS
+    threads = [Pusher(token, d, k * share, share) for k, d in enumerate(devs)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    for t in threads:
+        if t.error:
+            raise t.error
+    return share * PUSHERS, elapsed
+
+
+def pull_all(token, dev):
+    cursor, pages, changes, wire, cursors = None, 0, 0, 0, []
+    t0 = time.perf_counter()
+    while True:
+        path = f"/v1/sync/pull?device_id={dev}&limit=1000" + (f"&cursor={cursor}" if cursor else "")
+        body, n = call("GET", path, token, gzip_ok=True)
+        wire += n
+        pages += 1
+        changes += len(body["changes"])
+        cursor = body["cursor"]
+        cursors.append(cursor)
+        if not body["has_more"]:
+            break
+    return time.perf_counter() - t0, changes, wire, pages, cursors
+
+
+def main():
+    rows = []
+    say(f"registering, pushing {CONTACTS} contacts (batches of {BATCH} x 10 fields, {PUSHERS} devices)")
+    token, user = register("Bench")
+    n, secs = push(token, CONTACTS, "pusher")
+    push_rate = n * 10 / secs
+    rows.append(("push: field mutations/s (batches of 100 contacts x 10 fields)",
+                 f"{push_rate:,.0f}", f"{n:,} contacts in {secs:.1f} s = {n / secs:,.0f} contacts/s"))
+
+    dev = device(token, "fresh phone")
+    say("initial sync of the whole scope (gzip)")
+    secs, changes, wire, pages, cursors = pull_all(token, dev)
+    rows.append((f"initial sync of {changes:,} contacts (1000 a page, gzip)",
+                 f"{secs:.2f} s", f"{pages} pages, {wire / 1e6:.1f} MB on the wire"))
+    rows.append(("pull: changes/s (same run)", f"{changes / secs:,.0f}", ""))
+
+    # Baselines: the same rows with COPY, in and out.
+    say("COPY baselines")
+    lines = []
+    for i in range(CONTACTS):
+        f = contact_fields(i)
+        lines.append("\t".join([
+            str(uuid.uuid4()), user, f["name"], f["organization"], f["job_title"], f["city"],
+            "{" + ",".join(f["tags"]["add"]) + "}", "{" + f["emails"]["add"][0] + "}",
+            f["notes"]["value"], f["how_we_met"]["value"], "t" if f["starred"] else "f", "t"]))
+    data = "\n".join(lines) + "\n"
+    copy_in = ("\\copy contacts (id, owner_id, name, organization, job_title, city, tags, emails, "
+               "notes, how_we_met, starred, met_in_person) FROM STDIN")
+    t0 = time.perf_counter()
+    subprocess.run([PSQL, DB_URL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", copy_in],
+                   input=data, text=True, check=True)
+    copy_secs = time.perf_counter() - t0
+    copy_rate = CONTACTS * 10 / copy_secs
+    rows.append(("baseline: COPY of the same contact rows into contacts (fields/s)",
+                 f"{copy_rate:,.0f}", f"{CONTACTS:,} rows in {copy_secs:.1f} s (triggers on); push = {push_rate / copy_rate:.2f}x COPY"))
+    t0 = time.perf_counter()
+    out = subprocess.run([PSQL, DB_URL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+                          f"\\copy (SELECT to_jsonb(c) FROM contacts c WHERE owner_id = '{user}' "
+                          f"ORDER BY id LIMIT {CONTACTS}) TO STDOUT"],
+                         capture_output=True, check=True)
+    out_secs = time.perf_counter() - t0
+    rows.append(("baseline: COPY out of the same rows as JSON (rows/s)",
+                 f"{CONTACTS / out_secs:,.0f}", f"{len(out.stdout) / 1e6:.1f} MB uncompressed"))
+
+    # Grow the change feed to FEED_ROWS rows (other users' changes), then time pulls.
+    have = int(psql("SELECT count(*) FROM sync_changes").strip())
+    if have < FEED_ROWS:
+        say(f"growing the change feed from {have:,} to {FEED_ROWS:,} rows")
+        psql(f"INSERT INTO sync_changes (collection, record_id, user_id) "
+             f"SELECT 'contacts', gen_random_uuid(), gen_random_uuid() FROM generate_series(1, {FEED_ROWS - have})")
+        psql("ANALYZE sync_changes")
+    total = int(psql("SELECT count(*) FROM sync_changes").strip())
+    say(f"{PULLS} pulls of 500 changes from cursors of the initial sync")
+    latencies = []
+    for _ in range(PULLS):
+        cursor = random.choice(cursors[:-1] or cursors)
+        t0 = time.perf_counter()
+        body, _ = call("GET", f"/v1/sync/pull?device_id={dev}&limit=500&cursor={cursor}", token, gzip_ok=True)
+        latencies.append(time.perf_counter() - t0)
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2] * 1000
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
+    rows.append((f"pull latency, 500 changes a page, {total:,} change rows in the table",
+                 f"p50 {p50:.0f} ms, p99 {p99:.0f} ms", f"{PULLS} pulls"))
+
+    print("| Measure | Result | Detail |")
+    print("|---|---|---|")
+    for r in rows:
+        print(f"| {r[0]} | {r[1]} | {r[2]} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,935 @@
+//! Offline-first sync over HTTP: phones pushing queued edits and pulling changes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use carnet_tests::{spawn_app, spawn_app_with, TestApp, User};
+use diesel::prelude::*;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// A phone: its device id, its clock and its queue numbering.
+struct Phone {
+    token: String,
+    device: String,
+    node: String,
+    next_id: AtomicU64,
+    counter: AtomicU32,
+}
+
+impl Phone {
+    async fn new(app: &TestApp, user: &User, name: &str) -> Phone {
+        let answer = app
+            .post(
+                "/v1/devices",
+                &user.token,
+                json!({ "platform": "ios", "name": name }),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.text);
+        let device = answer.body["id"].as_str().unwrap().to_string();
+        Phone {
+            token: user.token.clone(),
+            node: device.replace('-', ""),
+            device,
+            next_id: AtomicU64::new(1),
+            counter: AtomicU32::new(0),
+        }
+    }
+
+    /// A stamp at `ms` on this phone's clock.
+    fn stamp_at(&self, ms: u64) -> String {
+        let counter = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        format!("{ms:015}-{counter:05}-{}", self.node)
+    }
+
+    fn mutation_at(&self, ms: u64, collection: &str, id: &str, op: &str, fields: Value) -> Value {
+        let m = json!({
+            "mutation_id": self.next_id.fetch_add(1, Ordering::SeqCst), "collection": collection, "id": id, "op": op,
+            "hlc": self.stamp_at(ms), "fields": fields,
+        });
+        m
+    }
+
+    fn mutation(&self, collection: &str, id: &str, op: &str, fields: Value) -> Value {
+        self.mutation_at(now_ms(), collection, id, op, fields)
+    }
+
+    async fn push(&self, app: &TestApp, mutations: Vec<Value>) -> Value {
+        let answer = app
+            .post(
+                "/v1/sync/push",
+                &self.token,
+                json!({ "device_id": self.device, "schema_version": 1, "mutations": mutations }),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.body
+    }
+
+    async fn push_ok(&self, app: &TestApp, mutations: Vec<Value>) {
+        let body = self.push(app, mutations).await;
+        for r in body["results"].as_array().unwrap() {
+            assert_eq!(r["status"], "applied", "{body}");
+        }
+    }
+
+    async fn pull_page(&self, app: &TestApp, cursor: Option<&str>, limit: u32) -> Value {
+        let mut path = format!("/v1/sync/pull?device_id={}&limit={limit}", self.device);
+        if let Some(c) = cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let answer = app.get(&path, &self.token).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        answer.body
+    }
+
+    /// Pulls every page from `cursor`; answers the latest state per record and the cursor.
+    async fn pull_all(&self, app: &TestApp, cursor: Option<String>) -> (HashMap<String, Value>, String) {
+        let mut cursor = cursor;
+        let mut records = HashMap::new();
+        loop {
+            let page = self.pull_page(app, cursor.as_deref(), 500).await;
+            for change in page["changes"].as_array().unwrap() {
+                records.insert(change["id"].as_str().unwrap().to_string(), change.clone());
+            }
+            cursor = Some(page["cursor"].as_str().unwrap().to_string());
+            if page["has_more"] != true {
+                return (records, cursor.unwrap());
+            }
+        }
+    }
+}
+
+fn new_id() -> String {
+    Uuid::now_v7().to_string()
+}
+
+fn sorted(v: &Value) -> Vec<String> {
+    let mut items: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap().to_string())
+        .collect();
+    items.sort();
+    items
+}
+
+#[tokio::test]
+async fn two_phones_edit_offline_and_converge() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let a = Phone::new(&app, &lise, "iPhone").await;
+    let b = Phone::new(&app, &lise, "iPad").await;
+    let id = new_id();
+    let t = now_ms() - 60_000;
+    let create = a.mutation_at(
+        t,
+        "contacts",
+        &id,
+        "upsert",
+        json!({
+            "name": "Nicolas",
+            "tags": { "add": ["apéro"], "remove": [] },
+            "notes": { "base": "", "value": "Met at the apéro. Works on bikes." }
+        }),
+    );
+    a.push_ok(&app, vec![create]).await;
+    let (seen_b, _) = b.pull_all(&app, None).await;
+    assert_eq!(seen_b[&id]["record"]["name"], "Nicolas");
+
+    // Offline on both phones, then pushed.
+    let edit_a = a.mutation_at(t + 1000, "contacts", &id, "upsert", json!({
+        "name": "Nicolas Dupont",
+        "city": "Lyon",
+        "tags": { "add": ["vélo"], "remove": ["apéro"] },
+        "notes": { "base": "Met at the apéro. Works on bikes.", "value": "Met at the apéro with Lise. Works on bikes." }
+    }));
+    let edit_b = b.mutation_at(t + 2000, "contacts", &id, "upsert", json!({
+        "name": "Nico Dupont",
+        "organization": "Vélo & Co",
+        "tags": { "add": ["mentor"], "remove": [] },
+        "notes": { "base": "Met at the apéro. Works on bikes.", "value": "Met at the apéro. Works on bikes. Call back in March." }
+    }));
+    b.push_ok(&app, vec![edit_b]).await;
+    a.push_ok(&app, vec![edit_a]).await;
+
+    let (seen_a, _) = a.pull_all(&app, None).await;
+    let (seen_b, _) = b.pull_all(&app, None).await;
+    let ra = &seen_a[&id];
+    let rb = &seen_b[&id];
+    assert_eq!(ra["record"], rb["record"]);
+    assert_eq!(ra["stamps"], rb["stamps"]);
+    let record = &ra["record"];
+    // The later stamp wins the register, whatever the arrival order.
+    assert_eq!(record["name"], "Nico Dupont");
+    assert_eq!(record["city"], "Lyon");
+    assert_eq!(record["organization"], "Vélo & Co");
+    assert_eq!(sorted(&record["tags"]), vec!["mentor", "vélo"]);
+    let notes = record["notes"].as_str().unwrap();
+    assert!(notes.contains("with Lise"), "{notes}");
+    assert!(notes.contains("Call back in March"), "{notes}");
+
+    // The REST API shows the same state.
+    let rest = app.get(&format!("/v1/contacts/{id}"), &lise.token).await;
+    assert_eq!(rest.body["name"], "Nico Dupont");
+    assert_eq!(rest.body["notes"], record["notes"]);
+
+    // The losing name is in the conflict history.
+    let conflicts = app.get("/v1/sync/conflicts", &lise.token).await;
+    assert_eq!(conflicts.status, 200);
+    let items = conflicts.body["items"].as_array().unwrap();
+    assert!(
+        items
+            .iter()
+            .any(|c| c["field"] == "name" && c["lost"] == "Nicolas Dupont" && c["kind"] == "overwrite"),
+        "{}",
+        conflicts.text
+    );
+}
+
+#[tokio::test]
+async fn three_phones_pushing_in_opposite_orders_agree() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let t = now_ms() - 60_000;
+    // The same edits, on two records, delivered in opposite orders.
+    let mut finals = Vec::new();
+    for order in [[0usize, 1, 2], [2, 1, 0]] {
+        let phones = [
+            Phone::new(&app, &lise, "a").await,
+            Phone::new(&app, &lise, "b").await,
+            Phone::new(&app, &lise, "c").await,
+        ];
+        let id = new_id();
+        phones[0]
+            .push_ok(
+                &app,
+                vec![phones[0].mutation_at(t, "contacts", &id, "upsert", json!({ "name": "Claire" }))]
+                    .clone(),
+            )
+            .await;
+        let edits = [
+            json!({ "name": "Claire A", "tags": { "add": ["x", "y"], "remove": [] }, "starred": true }),
+            json!({ "job_title": "CTO", "tags": { "add": ["z"], "remove": ["x"] }, "starred": false }),
+            json!({ "name": "Claire C", "tags": { "add": ["x"], "remove": ["y"] }, "city": "Montréal" }),
+        ];
+        let mutations: Vec<Value> = edits
+            .iter()
+            .enumerate()
+            .map(|(i, fields)| {
+                phones[i].mutation_at(
+                    t + 1000 * (i as u64 + 1),
+                    "contacts",
+                    &id,
+                    "upsert",
+                    fields.clone(),
+                )
+            })
+            .collect();
+        for i in order {
+            phones[i].push_ok(&app, vec![mutations[i].clone()]).await;
+        }
+        let (seen, _) = phones[0].pull_all(&app, None).await;
+        finals.push(seen[&id]["record"].clone());
+    }
+    assert_eq!(finals[0]["name"], finals[1]["name"]);
+    assert_eq!(finals[0]["name"], "Claire C");
+    assert_eq!(finals[0]["starred"], finals[1]["starred"]);
+    assert_eq!(finals[0]["city"], finals[1]["city"]);
+    assert_eq!(finals[0]["job_title"], "CTO");
+    assert_eq!(sorted(&finals[0]["tags"]), sorted(&finals[1]["tags"]));
+    assert_eq!(sorted(&finals[0]["tags"]), vec!["x", "z"]);
+}
+
+#[tokio::test]
+async fn a_replayed_batch_is_acknowledged_and_not_applied_twice() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let a = Phone::new(&app, &lise, "iPhone").await;
+    let id = new_id();
+    let batch = vec![
+        a.mutation(
+            "contacts",
+            &id,
+            "upsert",
+            json!({ "name": "Claire", "notes": { "base": "", "value": "Lunch" } }),
+        ),
+        a.mutation(
+            "contacts",
+            &id,
+            "upsert",
+            json!({ "notes": { "base": "Lunch", "value": "Lunch chez Magnan" } }),
+        ),
+    ];
+    let first = a.push(&app, batch.clone()).await;
+    assert_eq!(first["last_mutation_id"], 2);
+    let again = a.push(&app, batch).await;
+    assert_eq!(again["results"][0]["status"], "duplicate");
+    assert_eq!(again["results"][1]["status"], "duplicate");
+    assert_eq!(again["last_mutation_id"], 2);
+    let contact = app.get(&format!("/v1/contacts/{id}"), &lise.token).await;
+    assert_eq!(contact.body["notes"], "Lunch chez Magnan");
+    let page = a.pull_page(&app, None, 100).await;
+    assert_eq!(page["last_mutation_id"], 2);
+}
+
+#[tokio::test]
+async fn another_users_record_id_is_rejected_and_left_alone() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let eve = app.register("Eve").await;
+    let contact = app.contact(&lise, json!({ "name": "Nicolas" })).await;
+    let id = contact["id"].as_str().unwrap();
+    let phone = Phone::new(&app, &eve, "eve").await;
+    let m = phone.mutation("contacts", id, "upsert", json!({ "name": "Hacked" }));
+    let d = phone.mutation("contacts", id, "delete", json!({}));
+    let answer = phone.push(&app, vec![m, d]).await;
+    for r in answer["results"].as_array().unwrap() {
+        assert_eq!(r["status"], "rejected");
+        assert_eq!(r["error"]["code"], "record_unavailable");
+        assert!(!r["error"].to_string().contains("Nicolas"));
+    }
+    // Consumed: the queue moves on.
+    assert_eq!(answer["last_mutation_id"], 2);
+    let still = app.get(&format!("/v1/contacts/{id}"), &lise.token).await;
+    assert_eq!(still.body["name"], "Nicolas");
+    let (seen, _) = phone.pull_all(&app, None).await;
+    assert!(!seen.contains_key(id));
+    // Another user's device cannot be named either.
+    let lise_phone = Phone::new(&app, &lise, "lise").await;
+    let answer = app
+        .get(
+            &format!("/v1/sync/pull?device_id={}", lise_phone.device),
+            &eve.token,
+        )
+        .await;
+    answer.assert_problem(404, "not_found");
+}
+
+#[tokio::test]
+async fn rest_edits_reach_phones_and_merge_with_phone_edits() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let created = app
+        .contact(
+            &lise,
+            json!({ "name": "Claire", "tags": ["réseau"], "city": "Lyon" }),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let (seen, cursor) = phone.pull_all(&app, None).await;
+    assert_eq!(seen[&id]["record"]["name"], "Claire");
+    assert_eq!(seen[&id]["record"]["tags"], json!(["réseau"]));
+
+    // An edit the phone made offline *before* the REST edit loses the register to it.
+    let before_rest = now_ms() - 5_000;
+    let patched = app
+        .patch(
+            &format!("/v1/contacts/{id}"),
+            &lise.token,
+            json!({ "name": "Claire Martin", "tags": ["réseau", "vip"] }),
+        )
+        .await;
+    assert_eq!(patched.status, 200);
+    let (seen, cursor) = phone.pull_all(&app, Some(cursor)).await;
+    let change = &seen[&id];
+    assert_eq!(change["record"]["name"], "Claire Martin");
+    assert!(change["stamps"]["name"]
+        .as_str()
+        .unwrap()
+        .ends_with(&"0".repeat(32)));
+    let old = phone.mutation_at(
+        before_rest,
+        "contacts",
+        &id,
+        "upsert",
+        json!({ "name": "Claire M.", "tags": { "add": ["lyon"], "remove": [] } }),
+    );
+    phone.push_ok(&app, vec![old]).await;
+    let rest = app.get(&format!("/v1/contacts/{id}"), &lise.token).await;
+    assert_eq!(rest.body["name"], "Claire Martin");
+    let mut tags = sorted(&rest.body["tags"]);
+    tags.sort();
+    assert_eq!(tags, vec!["lyon", "réseau", "vip"]);
+    // A later phone edit wins.
+    let newer = phone.mutation("contacts", &id, "upsert", json!({ "name": "Claire Martin-Roy" }));
+    phone.push_ok(&app, vec![newer]).await;
+    let rest = app.get(&format!("/v1/contacts/{id}"), &lise.token).await;
+    assert_eq!(rest.body["name"], "Claire Martin-Roy");
+    // A REST delete reaches the phone as a tombstone.
+    app.delete(&format!("/v1/contacts/{id}"), &lise.token).await;
+    let (seen, _) = phone.pull_all(&app, Some(cursor)).await;
+    assert_eq!(seen[&id]["deleted"], true);
+}
+
+#[tokio::test]
+async fn a_device_clock_a_year_ahead_cannot_win() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let id = new_id();
+    phone
+        .push_ok(
+            &app,
+            vec![phone.mutation("contacts", &id, "upsert", json!({ "name": "Claire" }))],
+        )
+        .await;
+    let year = 365 * 24 * 3600 * 1000;
+    let ahead = phone.mutation_at(
+        now_ms() + year,
+        "contacts",
+        &id,
+        "upsert",
+        json!({ "name": "From the future" }),
+    );
+    let answer = phone.push(&app, vec![ahead]).await;
+    assert_eq!(answer["results"][0]["status"], "rejected");
+    assert_eq!(answer["results"][0]["error"]["code"], "stamp_too_far_ahead");
+    assert_eq!(answer["last_mutation_id"], 2);
+    let normal = phone.mutation("contacts", &id, "upsert", json!({ "name": "Claire Martin" }));
+    phone.push_ok(&app, vec![normal]).await;
+    let rest = app.get(&format!("/v1/contacts/{id}"), &lise.token).await;
+    assert_eq!(rest.body["name"], "Claire Martin");
+}
+
+#[tokio::test]
+async fn a_delete_concurrent_with_an_edit_keeps_the_edit_for_a_restore() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let a = Phone::new(&app, &lise, "a").await;
+    let b = Phone::new(&app, &lise, "b").await;
+    let id = new_id();
+    let t = now_ms() - 30_000;
+    a.push_ok(
+        &app,
+        vec![a.mutation_at(t, "contacts", &id, "upsert", json!({ "name": "Claire" }))],
+    )
+    .await;
+    let delete = a.mutation_at(t + 2000, "contacts", &id, "delete", json!({}));
+    let edit = b.mutation_at(t + 1000, "contacts", &id, "upsert", json!({ "city": "Québec" }));
+    a.push_ok(&app, vec![delete]).await;
+    b.push_ok(&app, vec![edit]).await;
+    let gone = app.get(&format!("/v1/contacts/{id}"), &lise.token).await;
+    assert_eq!(gone.status, 404);
+    let (seen, _) = b.pull_all(&app, None).await;
+    assert_eq!(seen[&id]["deleted"], true);
+    let conflicts = app.get("/v1/sync/conflicts", &lise.token).await;
+    assert!(
+        conflicts.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "delete_edit" && c["field"] == "city"),
+        "{}",
+        conflicts.text
+    );
+    let restore = b.mutation("contacts", &id, "restore", json!({}));
+    b.push_ok(&app, vec![restore]).await;
+    let back = app.get(&format!("/v1/contacts/{id}"), &lise.token).await;
+    assert_eq!(back.status, 200);
+    assert_eq!(back.body["city"], "Québec");
+    assert_eq!(back.body["name"], "Claire");
+}
+
+#[tokio::test]
+async fn unknown_fields_survive_and_old_schemas_are_refused() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let id = new_id();
+    let m = phone.mutation(
+        "contacts",
+        &id,
+        "upsert",
+        json!({ "name": "Claire", "pronouns": "elle" }),
+    );
+    let answer = app
+        .post(
+            "/v1/sync/push",
+            &phone.token,
+            json!({ "device_id": phone.device, "schema_version": 2, "mutations": [m] }),
+        )
+        .await;
+    assert_eq!(answer.body["results"][0]["status"], "applied", "{}", answer.text);
+    // A REST edit does not lose it.
+    app.patch(
+        &format!("/v1/contacts/{id}"),
+        &lise.token,
+        json!({ "city": "Lyon" }),
+    )
+    .await;
+    let (seen, _) = phone.pull_all(&app, None).await;
+    assert_eq!(seen[&id]["record"]["pronouns"], "elle");
+    assert_eq!(seen[&id]["record"]["city"], "Lyon");
+
+    let old = app
+        .post(
+            "/v1/sync/push",
+            &phone.token,
+            json!({ "device_id": phone.device, "schema_version": 0, "mutations": [] }),
+        )
+        .await;
+    old.assert_problem(426, "unsupported_schema_version");
+    let old_pull = app
+        .get(
+            &format!("/v1/sync/pull?device_id={}&schema_version=0", phone.device),
+            &phone.token,
+        )
+        .await;
+    old_pull.assert_problem(426, "unsupported_schema_version");
+}
+
+#[tokio::test]
+async fn invalid_mutations_are_rejected_and_consumed() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let id = new_id();
+    let batch = vec![
+        phone.mutation("contacts", &id, "upsert", json!({ "city": "Lyon" })),
+        phone.mutation(
+            "contacts",
+            &id,
+            "upsert",
+            json!({ "name": "Claire", "emails": { "add": ["not an email"], "remove": [] } }),
+        ),
+        phone.mutation("invoices", &id, "upsert", json!({})),
+        phone.mutation(
+            "contacts",
+            &id,
+            "upsert",
+            json!({ "name": "Claire", "last_interaction_at": "2026-01-01T00:00:00Z" }),
+        ),
+        phone.mutation(
+            "contacts",
+            &id,
+            "upsert",
+            json!({ "name": "Claire", "phones": { "add": ["+1 514 555 0199"], "remove": [] } }),
+        ),
+    ];
+    let answer = phone.push(&app, batch).await;
+    let r = answer["results"].as_array().unwrap();
+    assert_eq!(r[0]["status"], "rejected");
+    assert_eq!(r[0]["error"]["code"], "validation_failed");
+    assert_eq!(r[1]["error"]["code"], "validation_failed");
+    assert_eq!(r[2]["error"]["code"], "unknown_collection");
+    assert_eq!(r[3]["error"]["code"], "read_only");
+    assert_eq!(r[4]["status"], "applied");
+    assert_eq!(answer["last_mutation_id"], 5);
+    let rest = app.get(&format!("/v1/contacts/{id}"), &lise.token).await;
+    assert_eq!(rest.body["phones"], json!(["+15145550199"]));
+    assert_eq!(rest.body["emails"], json!([]));
+}
+
+#[tokio::test]
+async fn batch_and_body_limits_answer_clearly() {
+    let app = spawn_app_with(&[("CARNET_SYNC_MAX_BATCH", "3")]).await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let id = new_id();
+    let too_many: Vec<Value> = (0..4)
+        .map(|_| phone.mutation("contacts", &id, "upsert", json!({ "name": "x" })))
+        .collect();
+    let answer = app
+        .post(
+            "/v1/sync/push",
+            &phone.token,
+            json!({ "device_id": phone.device, "schema_version": 1, "mutations": too_many }),
+        )
+        .await;
+    answer.assert_problem(422, "batch_too_large");
+    let huge = "x".repeat(6 * 1024 * 1024);
+    let answer = app
+        .post(
+            "/v1/sync/push",
+            &phone.token,
+            json!({ "device_id": phone.device, "schema_version": 1, "mutations": [], "padding": huge }),
+        )
+        .await;
+    answer.assert_problem(413, "payload_too_large");
+    // A large pull limit is capped rather than refused.
+    let page = app
+        .get(
+            &format!("/v1/sync/pull?device_id={}&limit=100000", phone.device),
+            &phone.token,
+        )
+        .await;
+    assert_eq!(page.status, 200);
+}
+
+#[tokio::test]
+async fn leaving_an_event_takes_it_out_of_my_scope() {
+    let app = spawn_app().await;
+    let organizer = app.register("Organizer").await;
+    let guest = app.register("Guest").await;
+    let event = app
+        .post(
+            "/v1/events",
+            &organizer.token,
+            json!({ "kind": "apero", "title": "Apéro du jeudi", "starts_at": "2026-12-03T18:00:00Z", "timezone": "Europe/Paris" }),
+        )
+        .await;
+    assert_eq!(event.status, 201, "{}", event.text);
+    let event_id = event.body["id"].as_str().unwrap().to_string();
+    let code = event.body["join_code"].as_str().unwrap().to_string();
+    // The guest registers (written straight to the table, as any other writer would: the
+    // change feed catches it without its cooperation).
+    let mut conn = app.db.connect();
+    diesel::sql_query(
+        "INSERT INTO attendances (id, event_id, user_id, checkin_code, share_profile) VALUES ($1, $2, $3, $4, true)",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(Uuid::now_v7())
+    .bind::<diesel::sql_types::Uuid, _>(Uuid::parse_str(&event_id).unwrap())
+    .bind::<diesel::sql_types::Uuid, _>(Uuid::parse_str(&guest.id).unwrap())
+    .bind::<diesel::sql_types::Text, _>(format!("{code}-{}", Uuid::new_v4().simple()))
+    .execute(&mut conn)
+    .unwrap();
+
+    let phone = Phone::new(&app, &guest, "guest phone").await;
+    let (seen, cursor) = phone.pull_all(&app, None).await;
+    let ev = &seen[&event_id];
+    assert_eq!(ev["deleted"], false);
+    assert_eq!(ev["record"]["title"], "Apéro du jeudi");
+    assert!(
+        ev["record"].get("join_code").is_none(),
+        "only the organizer sees the code"
+    );
+    let mine = seen
+        .values()
+        .find(|c| c["collection"] == "attendances" && c["record"]["user_id"] == guest.id.as_str())
+        .expect("my attendance")
+        .clone();
+    let attendance_id = mine["id"].as_str().unwrap().to_string();
+
+    // Read-only for a non-organizer.
+    let edit = phone.mutation("events", &event_id, "upsert", json!({ "title": "Mine now" }));
+    let answer = phone.push(&app, vec![edit]).await;
+    assert_eq!(answer["results"][0]["error"]["code"], "read_only");
+
+    // Leaving: my attendance cancelled from the phone.
+    let leave = phone.mutation(
+        "attendances",
+        &attendance_id,
+        "upsert",
+        json!({ "status": "cancelled" }),
+    );
+    phone.push_ok(&app, vec![leave]).await;
+    let (seen, _) = phone.pull_all(&app, Some(cursor)).await;
+    assert_eq!(seen[&event_id]["deleted"], true, "{:?}", seen);
+    assert_eq!(seen[&event_id]["record"], json!({}));
+    // The organizer sees the cancellation.
+    let org_phone = Phone::new(&app, &organizer, "organizer phone").await;
+    let (seen, _) = org_phone.pull_all(&app, None).await;
+    assert_eq!(seen[&attendance_id]["record"]["status"], "cancelled");
+    assert!(seen[&event_id]["record"]["join_code"].is_string());
+    let rename = org_phone.mutation(
+        "events",
+        &event_id,
+        "upsert",
+        json!({ "title": "Apéro du vendredi" }),
+    );
+    org_phone.push_ok(&app, vec![rename]).await;
+    let rest = app.get(&format!("/v1/events/{event_id}"), &organizer.token).await;
+    assert_eq!(rest.body["title"], "Apéro du vendredi");
+}
+
+#[tokio::test]
+async fn a_change_committed_late_is_not_skipped() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let late = app.contact(&lise, json!({ "name": "Late" })).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let early = app.contact(&lise, json!({ "name": "Early" })).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, cursor) = phone.pull_all(&app, None).await;
+
+    // A transaction writes a change and stays open.
+    let url = app.db.url.clone();
+    let id = Uuid::parse_str(&late).unwrap();
+    let (written_tx, written_rx) = std::sync::mpsc::channel();
+    let (commit_tx, commit_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let mut conn = PgConnection::establish(&url).unwrap();
+        conn.transaction::<_, diesel::result::Error, _>(|conn| {
+            diesel::sql_query(
+                "UPDATE contacts SET name = 'Late but there', updated_at = now() WHERE id = $1",
+            )
+            .bind::<diesel::sql_types::Uuid, _>(id)
+            .execute(conn)?;
+            written_tx.send(()).unwrap();
+            commit_rx.recv().unwrap();
+            Ok(())
+        })
+        .unwrap();
+    });
+    written_rx.recv().unwrap();
+
+    // Another change commits, and a pull moves past it.
+    app.patch(
+        &format!("/v1/contacts/{early}"),
+        &lise.token,
+        json!({ "name": "Early, edited" }),
+    )
+    .await;
+    let (seen, cursor) = phone.pull_all(&app, Some(cursor)).await;
+    assert_eq!(seen[&early]["record"]["name"], "Early, edited");
+    // Not visible yet (the transaction is open).
+    assert!(seen.get(&late).is_none_or(|c| c["record"]["name"] == "Late"));
+
+    commit_tx.send(()).unwrap();
+    holder.join().unwrap();
+    // Pulls from that cursor deliver it. (Other tests share the PostgreSQL server and their
+    // open transactions can hold the fence for a moment, so keep pulling from where the
+    // last pull left off; a skipped change would never come.)
+    let mut cursor = cursor;
+    for _ in 0..500 {
+        let (seen, next) = phone.pull_all(&app, Some(cursor)).await;
+        if seen
+            .get(&late)
+            .is_some_and(|c| c["record"]["name"] == "Late but there")
+        {
+            return;
+        }
+        cursor = next;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the late change was never delivered");
+}
+
+#[tokio::test]
+async fn writers_pushing_while_a_reader_pulls_small_pages_miss_nothing() {
+    let app = spawn_app_with(&[("CARNET_DB_POOL_SIZE", "8"), ("CARNET_HTTP_WORKERS", "2")]).await;
+    let lise = app.register("Lise").await;
+    let reader = Phone::new(&app, &lise, "reader").await;
+    let mut writers = Vec::new();
+    for i in 0..4 {
+        writers.push(Phone::new(&app, &lise, &format!("writer {i}")).await);
+    }
+    let app = std::sync::Arc::new(app);
+    let mut expected = HashMap::new();
+    let mut tasks = Vec::new();
+    for w in writers {
+        let mut batches = Vec::new();
+        for b in 0..8 {
+            let mut batch = Vec::new();
+            for k in 0..5 {
+                let id = new_id();
+                let name = format!("{} {b} {k}", w.device);
+                expected.insert(id.clone(), name.clone());
+                batch.push(w.mutation("contacts", &id, "upsert", json!({ "name": name })));
+            }
+            batches.push(batch);
+        }
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            for batch in batches {
+                w.push_ok(&app, batch).await;
+            }
+        }));
+    }
+    let mut seen: HashMap<String, Value> = HashMap::new();
+    let mut cursor: Option<String> = None;
+    let complete = |seen: &HashMap<String, Value>| {
+        expected
+            .iter()
+            .all(|(id, name)| seen.get(id).is_some_and(|r| r["name"] == json!(name)))
+    };
+    // Pull small pages while the writers push, then until everything arrived. A change the
+    // cursor skipped would never arrive: the bound turns that into a failure.
+    let mut pulls = 0;
+    while !(tasks.iter().all(|t| t.is_finished()) && complete(&seen)) && pulls < 20_000 {
+        let page = reader.pull_page(&app, cursor.as_deref(), 3).await;
+        for c in page["changes"].as_array().unwrap() {
+            seen.insert(c["id"].as_str().unwrap().to_string(), c["record"].clone());
+        }
+        cursor = Some(page["cursor"].as_str().unwrap().to_string());
+        pulls += 1;
+        if page["has_more"] != true {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for (id, name) in &expected {
+        assert_eq!(
+            seen.get(id).map(|r| &r["name"]),
+            Some(&json!(name)),
+            "missed {id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_expired_cursor_must_resync() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let keep = new_id();
+    let gone = new_id();
+    phone
+        .push_ok(
+            &app,
+            vec![
+                phone.mutation("contacts", &keep, "upsert", json!({ "name": "Kept" })),
+                phone.mutation("contacts", &gone, "upsert", json!({ "name": "Gone" })),
+            ],
+        )
+        .await;
+    let (_, old_cursor) = phone.pull_all(&app, None).await;
+    phone
+        .push_ok(&app, vec![phone.mutation("contacts", &gone, "delete", json!({}))])
+        .await;
+    // Time passes beyond the retention.
+    let mut conn = app.db.connect();
+    diesel::sql_query("UPDATE sync_changes SET changed_at = now() - interval '100 days'")
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query(
+        "UPDATE contacts SET deleted_at = now() - interval '100 days' WHERE deleted_at IS NOT NULL",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let db = carnet::db::Db::connect(&app.db.url, 1).unwrap();
+    // The job compacts only below the fence, which other tests' open transactions on the
+    // same server can hold back for a moment: run it until it has moved the horizon.
+    let mut answer = None;
+    for _ in 0..200 {
+        carnet::housekeeping::collect_sync_tombstones(&db, std::time::Duration::from_secs(90 * 86_400))
+            .await
+            .unwrap();
+        let pulled = app
+            .get(
+                &format!("/v1/sync/pull?device_id={}&cursor={old_cursor}", phone.device),
+                &phone.token,
+            )
+            .await;
+        if pulled.status != 200 {
+            answer = Some(pulled);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    answer
+        .expect("the horizon never moved")
+        .assert_problem(410, "cursor_expired");
+    let (seen, _) = phone.pull_all(&app, None).await;
+    assert_eq!(seen[&keep]["record"]["name"], "Kept");
+    assert!(seen.get(&gone).is_none_or(|c| c["deleted"] == true));
+}
+
+#[tokio::test]
+async fn waiting_returns_when_another_phone_pushes() {
+    let app = spawn_app_with(&[("CARNET_SYNC_WAIT_SECS", "60"), ("CARNET_HTTP_WORKERS", "2")]).await;
+    let lise = app.register("Lise").await;
+    let waiter = Phone::new(&app, &lise, "waiting").await;
+    let other = Phone::new(&app, &lise, "other").await;
+    let (_, cursor) = waiter.pull_all(&app, None).await;
+    let url = format!("/v1/sync/wait?device_id={}&cursor={cursor}", waiter.device);
+    let wait = {
+        let client = app.client.clone();
+        let full = format!("{}{url}", app.address);
+        let token = waiter.token.clone();
+        tokio::spawn(async move { client.get(full).bearer_auth(token).send().await.unwrap() })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let id = new_id();
+    other
+        .push_ok(
+            &app,
+            vec![other.mutation("contacts", &id, "upsert", json!({ "name": "Claire" }))],
+        )
+        .await;
+    let answer = TestApp::answer(wait.await.unwrap()).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.body["changed"], true);
+    let (seen, _) = waiter.pull_all(&app, Some(cursor)).await;
+    assert!(seen.contains_key(&id));
+}
+
+#[tokio::test]
+async fn conflicts_are_listed_newest_first_in_pages() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let a = Phone::new(&app, &lise, "a").await;
+    let b = Phone::new(&app, &lise, "b").await;
+    let id = new_id();
+    let t = now_ms() - 60_000;
+    a.push_ok(
+        &app,
+        vec![a.mutation_at(t, "contacts", &id, "upsert", json!({ "name": "v0" }))],
+    )
+    .await;
+    for i in 1..=3u64 {
+        let m = b.mutation_at(
+            t + i * 1000,
+            "contacts",
+            &id,
+            "upsert",
+            json!({ "name": format!("b{i}") }),
+        );
+        b.push_ok(&app, vec![m]).await;
+        let m = a.mutation_at(
+            t + i * 1000 + 500,
+            "contacts",
+            &id,
+            "upsert",
+            json!({ "name": format!("a{i}") }),
+        );
+        a.push_ok(&app, vec![m]).await;
+    }
+    let first = app.get("/v1/sync/conflicts?limit=2", &lise.token).await;
+    let items = first.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["lost"], "b3");
+    assert!(items[0]["id"].as_i64() > items[1]["id"].as_i64());
+    let next = first.body["next_cursor"].as_str().unwrap();
+    let second = app
+        .get(&format!("/v1/sync/conflicts?limit=2&cursor={next}"), &lise.token)
+        .await;
+    assert!(second.body["items"][0]["id"].as_i64() < items[1]["id"].as_i64());
+}
+
+#[tokio::test]
+async fn each_rest_edit_keeps_its_own_time_in_the_merge() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let created = app
+        .contact(&lise, json!({ "name": "Claire", "city": "Lyon" }))
+        .await;
+    let id = created["id"].as_str().unwrap().to_string();
+    // Offline, the phone renames the contact; later a REST edit changes only the city.
+    let rename = phone.mutation_at(
+        now_ms(),
+        "contacts",
+        &id,
+        "upsert",
+        json!({ "name": "Claire Martin" }),
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    app.patch(
+        &format!("/v1/contacts/{id}"),
+        &lise.token,
+        json!({ "city": "Québec" }),
+    )
+    .await;
+    phone.push_ok(&app, vec![rename]).await;
+    let rest = app.get(&format!("/v1/contacts/{id}"), &lise.token).await;
+    // The rename is later than the creation it replaces, and the REST edit did not touch it.
+    assert_eq!(rest.body["name"], "Claire Martin");
+    assert_eq!(rest.body["city"], "Québec");
+}

@@ -9,7 +9,6 @@ use actix_web::dev::{Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, App, HttpMessage, HttpServer};
 use anyhow::Context;
-use diesel::prelude::*;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -114,10 +113,7 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<Db> {
         }
         let db = Db::connect_with(&url, size, limits)?;
         let mut conn = db.pool().get().context("cannot get a database connection")?;
-        diesel::sql_query("SELECT pg_advisory_lock(4242001)").execute(&mut conn)?;
-        let applied = crate::db::run_migrations(&mut conn);
-        diesel::sql_query("SELECT pg_advisory_unlock(4242001)").execute(&mut conn)?;
-        for version in applied? {
+        for version in crate::db::run_migrations(&mut conn)? {
             tracing::info!(%version, "applied migration");
         }
         Ok(db)

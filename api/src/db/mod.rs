@@ -127,10 +127,14 @@ impl Db {
 
 /// Applies pending migrations; answers the versions it applied.
 pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<Vec<String>> {
-    let applied = conn
+    // Under an advisory lock, so several processes starting at once migrate once.
+    diesel::sql_query("SELECT pg_advisory_lock(4242001)").execute(conn)?;
+    let applied: anyhow::Result<Vec<String>> = conn
         .run_pending_migrations(MIGRATIONS)
-        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
-    Ok(applied.iter().map(|v| v.to_string()).collect())
+        .map(|versions| versions.iter().map(|v| v.to_string()).collect())
+        .map_err(|e| anyhow::anyhow!("migration failed: {e}"));
+    diesel::sql_query("SELECT pg_advisory_unlock(4242001)").execute(conn)?;
+    applied
 }
 
 /// Creates the database named in `database_url` when the server does not have it yet.
@@ -179,4 +183,16 @@ pub fn like_pattern(text: &str) -> String {
     }
     out.push('%');
     out
+}
+
+/// Subscribes this connection to the notifications of `channel` (a fixed name of ours).
+pub fn listen(conn: &mut PgConnection, channel: &'static str) -> QueryResult<()> {
+    diesel::sql_query(format!("LISTEN {channel}")).execute(conn)?;
+    Ok(())
+}
+
+/// One round trip to the server: readiness checks and keep-alives of long-lived connections.
+pub fn ping(conn: &mut PgConnection) -> QueryResult<()> {
+    diesel::sql_query("SELECT 1").execute(conn)?;
+    Ok(())
 }

@@ -127,7 +127,7 @@ fn listen(url: &str, wake: &watch::Sender<u64>, stop: &AtomicBool) {
                 continue;
             }
         };
-        if let Err(error) = diesel::sql_query("LISTEN carnet_push").execute(&mut conn) {
+        if let Err(error) = crate::db::listen(&mut conn, "carnet_push") {
             tracing::warn!(%error, "push listener cannot LISTEN");
             std::thread::sleep(Duration::from_secs(1));
             continue;

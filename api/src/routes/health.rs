@@ -1,7 +1,6 @@
 //! Operations: liveness, readiness, metrics.
 
 use actix_web::{get, http::header, web, HttpResponse};
-use diesel::prelude::*;
 
 use super::State;
 use crate::error::ApiError;
@@ -26,11 +25,7 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: State) -> Result<HttpResponse, ApiError> {
     state
         .db
-        .run(|conn| {
-            diesel::sql_query("SELECT 1")
-                .execute(conn)
-                .map_err(|_| ApiError::Unavailable)
-        })
+        .run(|conn| crate::db::ping(conn).map_err(|_| ApiError::Unavailable))
         .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
 }

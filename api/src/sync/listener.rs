@@ -58,7 +58,7 @@ fn listen_forever(database_url: &str, sender: &broadcast::Sender<Uuid>, alive: &
 
 fn listen(database_url: &str, sender: &broadcast::Sender<Uuid>, alive: &Weak<()>) -> anyhow::Result<()> {
     let mut conn = PgConnection::establish(database_url)?;
-    diesel::sql_query("LISTEN carnet_sync").execute(&mut conn)?;
+    crate::db::listen(&mut conn, "carnet_sync")?;
     let mut pinged = Instant::now();
     while alive.strong_count() > 0 {
         for notification in conn.notifications_iter() {
@@ -69,7 +69,7 @@ fn listen(database_url: &str, sender: &broadcast::Sender<Uuid>, alive: &Weak<()>
             }
         }
         if pinged.elapsed() > PING {
-            diesel::sql_query("SELECT 1").execute(&mut conn)?;
+            crate::db::ping(&mut conn)?;
             pinged = Instant::now();
         }
         std::thread::sleep(POLL);

@@ -933,3 +933,42 @@ async fn each_rest_edit_keeps_its_own_time_in_the_merge() {
     assert_eq!(rest.body["name"], "Claire Martin");
     assert_eq!(rest.body["city"], "Québec");
 }
+
+#[tokio::test]
+async fn replay_stamps_older_than_the_retention_are_forgotten() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let id = new_id();
+    // A phone that stayed offline for 100 days (retention: 90) finally pushes its queue.
+    let old = now_ms() - 100 * 24 * 3600 * 1000;
+    phone
+        .push_ok(
+            &app,
+            vec![phone.mutation_at(old, "contacts", &id, "upsert", json!({ "name": "Claire" }))],
+        )
+        .await;
+    phone
+        .push_ok(
+            &app,
+            vec![phone.mutation("contacts", &id, "upsert", json!({ "city": "Lyon" }))],
+        )
+        .await;
+
+    #[derive(QueryableByName)]
+    struct State {
+        #[diesel(sql_type = diesel::sql_types::Jsonb)]
+        sync_state: Value,
+    }
+    let mut conn = app.db.connect();
+    let row: State = diesel::sql_query("SELECT sync_state FROM contacts WHERE id = $1")
+        .bind::<diesel::sql_types::Uuid, _>(Uuid::parse_str(&id).unwrap())
+        .get_result(&mut conn)
+        .unwrap();
+    let applied = row.sync_state["applied"].as_array().unwrap();
+    assert_eq!(applied.len(), 1, "only the recent stamp is kept: {applied:?}");
+    // The record keeps both edits.
+    let rest = app.get(&format!("/v1/contacts/{id}"), &lise.token).await;
+    assert_eq!(rest.body["name"], "Claire");
+    assert_eq!(rest.body["city"], "Lyon");
+}

@@ -100,10 +100,13 @@ pub async fn push_changes(
     let answer = state
         .db
         .run(move |conn| {
+            let now_ms = millis(Utc::now());
+            let retention_ms = u64::try_from(app.settings.sync_retention.as_millis()).unwrap_or(u64::MAX);
             let ctx = PushContext {
                 user,
                 device: body.device_id,
-                now_ms: millis(Utc::now()),
+                now_ms,
+                replay_horizon_ms: now_ms.saturating_sub(retention_ms),
                 max_skew_ms: u64::try_from(app.settings.sync_max_skew.as_millis()).unwrap_or(u64::MAX),
                 schema: &app.sync.schema,
             };

@@ -67,6 +67,9 @@ pub struct PushContext<'a> {
     pub device: Uuid,
     pub now_ms: u64,
     pub max_skew_ms: u64,
+    /// Replay stamps older than this (Unix ms: now minus the tombstone retention) are
+    /// forgotten when a record is written; per-device `mutation_id`s guard replays that old.
+    pub replay_horizon_ms: u64,
     pub schema: &'a SyncSchema,
 }
 
@@ -356,6 +359,7 @@ impl Push<'_> {
         if outcome.duplicate {
             return Ok(false);
         }
+        state.forget_applied_before(self.ctx.replay_horizon_ms);
         conflicts.extend(outcome.conflicts);
 
         let mut values = Map::new();

@@ -1,6 +1,7 @@
 //! Parsed input types: once a value has one of these types it is valid, so nothing
 //! unchecked reaches the database. Each `parse` returns [`InvalidValue`] with a stable code.
 
+mod code;
 mod email;
 mod link;
 mod phone;
@@ -8,6 +9,7 @@ mod tags;
 mod text;
 mod time;
 
+pub use code::{new_checkin_code, new_join_code, CODE_ALPHABET, JOIN_CODE_LEN};
 pub use email::Email;
 pub use link::Link;
 pub use phone::{Phone, Region};

@@ -51,7 +51,9 @@ fn typed_code(raw: &str) -> String {
 /// A join code: six characters of the unambiguous alphabet.
 fn join_code(raw: &str) -> Result<String, InvalidValue> {
     let code = typed_code(raw);
-    if code.chars().count() == 6 && code.bytes().all(|b| super::events::CODE_ALPHABET.contains(&b)) {
+    if code.chars().count() == crate::domain::JOIN_CODE_LEN
+        && code.bytes().all(|b| crate::domain::CODE_ALPHABET.contains(&b))
+    {
         Ok(code)
     } else {
         Err(InvalidValue::new(
@@ -166,7 +168,7 @@ async fn join_event(
                                 role: "attendee".into(),
                                 share_profile: false,
                                 share_profile_at: None,
-                                checkin_code: super::events::random_code(10),
+                                checkin_code: crate::domain::new_checkin_code(),
                             },
                         )?;
                         Ok(match added {

@@ -242,7 +242,7 @@ async fn add_attendee(
                         role,
                         share_profile: false,
                         share_profile_at: None,
-                        checkin_code: super::events::random_code(10),
+                        checkin_code: crate::domain::new_checkin_code(),
                     },
                 )?;
                 Ok(match added {

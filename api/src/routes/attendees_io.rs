@@ -154,7 +154,7 @@ fn import(
                 role: "attendee".into(),
                 share_profile: false,
                 share_profile_at: None,
-                checkin_code: super::events::random_code(10),
+                checkin_code: crate::domain::new_checkin_code(),
             };
             let attempt = conn.transaction(|conn| match db::attendances::create(conn, &new)? {
                 Added::Attendance(a) => Ok(Some(a)),

@@ -2,7 +2,6 @@
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use rand::Rng;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -11,7 +10,9 @@ use super::{cursor, nullable, page_limit, Page, State};
 use crate::auth::AuthUser;
 use crate::db::events::{Created, EventChanges, EventRow, NewEvent};
 use crate::db::{self};
-use crate::domain::{optional_text, required_text, InvalidValue, Limits, TimeZone};
+use crate::domain::{
+    new_checkin_code, new_join_code, optional_text, required_text, InvalidValue, Limits, TimeZone,
+};
 use crate::error::{ApiError, FieldErrors};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -32,17 +33,6 @@ pub const KINDS: [&str; 7] = [
     "meetup",
     "other",
 ];
-
-/// Letters and digits that cannot be mistaken for one another when read aloud or copied
-/// from a screen: no 0/O, no 1/I.
-pub const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
-
-pub fn random_code(len: usize) -> String {
-    let mut rng = rand::thread_rng();
-    (0..len)
-        .map(|_| CODE_ALPHABET[rng.gen_range(0..CODE_ALPHABET.len())] as char)
-        .collect()
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
@@ -274,7 +264,7 @@ async fn create_event(
                 .attendee_list_visibility
                 .clone()
                 .unwrap_or_else(|| "attendees".into()),
-            join_code: random_code(6),
+            join_code: new_join_code(),
         };
         let outcome = state
             .db
@@ -284,7 +274,7 @@ async fn create_event(
                     Some(z) => z,
                     None => db::users::find(conn, me)?.timezone,
                 };
-                db::events::create(conn, &new, &random_code(10))
+                db::events::create(conn, &new, &new_checkin_code())
             })
             .await?;
         match outcome {
@@ -377,7 +367,7 @@ async fn regenerate_join_code(
 ) -> Result<HttpResponse, ApiError> {
     let (me, id) = (auth.user_id, id.into_inner());
     for _ in 0..8 {
-        let code = random_code(6);
+        let code = new_join_code();
         let row = state
             .db
             .run(move |conn| db::events::set_join_code(conn, me, id, &code))

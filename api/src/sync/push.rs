@@ -393,7 +393,7 @@ impl Push<'_> {
             None => {
                 db::sync::insert_row(conn, coll, id, self.ctx.user, &values, &state_json, deleted)?;
                 if coll.access == Access::Event {
-                    let code = crate::routes::events::random_code(8);
+                    let code = crate::domain::new_checkin_code();
                     db::sync::insert_organizer_attendance(conn, id, self.ctx.user, &code)?;
                     self.scope = None;
                 }
@@ -474,10 +474,7 @@ impl Push<'_> {
                 }
             }
             "events" if row.is_none() => {
-                values.insert(
-                    "join_code".into(),
-                    Value::String(crate::routes::events::random_code(6)),
-                );
+                values.insert("join_code".into(), Value::String(crate::domain::new_join_code()));
             }
             "attendances" if changed.iter().any(|c| c == "share_profile") => {
                 let shares = values.get("share_profile").and_then(Value::as_bool) == Some(true);

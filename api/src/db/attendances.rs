@@ -37,6 +37,30 @@ pub struct AttendeeRow {
     pub card_city: Option<String>,
 }
 
+/// The columns of an [`AttendeeRow`], for queries joining `users` and `profile_cards` on the
+/// attendance's user.
+type AttendeeColumns = (
+    diesel::dsl::AsSelect<AttendanceRow, diesel::pg::Pg>,
+    diesel::dsl::Nullable<users::display_name>,
+    diesel::dsl::Nullable<profile_cards::email>,
+    diesel::dsl::Nullable<profile_cards::phone>,
+    diesel::dsl::Nullable<profile_cards::organization>,
+    diesel::dsl::Nullable<profile_cards::headline>,
+    diesel::dsl::Nullable<profile_cards::city>,
+);
+
+fn attendee_columns() -> AttendeeColumns {
+    (
+        AttendanceRow::as_select(),
+        users::display_name.nullable(),
+        profile_cards::email.nullable(),
+        profile_cards::phone.nullable(),
+        profile_cards::organization.nullable(),
+        profile_cards::headline.nullable(),
+        profile_cards::city.nullable(),
+    )
+}
+
 #[derive(Debug, Insertable)]
 #[diesel(table_name = attendances)]
 pub struct NewAttendance {
@@ -100,15 +124,7 @@ pub fn list_for_organizer(
         .filter(attendances::deleted_at.is_null())
         .order((attendances::created_at.asc(), attendances::id.asc()))
         .limit(limit + 1)
-        .select((
-            AttendanceRow::as_select(),
-            users::display_name.nullable(),
-            profile_cards::email.nullable(),
-            profile_cards::phone.nullable(),
-            profile_cards::organization.nullable(),
-            profile_cards::headline.nullable(),
-            profile_cards::city.nullable(),
-        ))
+        .select(attendee_columns())
         .into_boxed();
     if let Some((at, id)) = after {
         select = select.filter(
@@ -353,15 +369,7 @@ pub fn find_attendee_for_organizer(
         .filter(events::organizer_id.eq(organizer))
         .filter(events::deleted_at.is_null())
         .filter(attendances::deleted_at.is_null())
-        .select((
-            AttendanceRow::as_select(),
-            users::display_name.nullable(),
-            profile_cards::email.nullable(),
-            profile_cards::phone.nullable(),
-            profile_cards::organization.nullable(),
-            profile_cards::headline.nullable(),
-            profile_cards::city.nullable(),
-        ))
+        .select(attendee_columns())
         .first(conn)?)
 }
 
@@ -427,15 +435,7 @@ pub fn list_consenting_for_attendee(
         .filter(attendances::status.eq_any(TAKING_PLACES))
         .order((attendances::created_at.asc(), attendances::id.asc()))
         .limit(limit + 1)
-        .select((
-            AttendanceRow::as_select(),
-            users::display_name.nullable(),
-            profile_cards::email.nullable(),
-            profile_cards::phone.nullable(),
-            profile_cards::organization.nullable(),
-            profile_cards::headline.nullable(),
-            profile_cards::city.nullable(),
-        ))
+        .select(attendee_columns())
         .into_boxed();
     if let Some((at, id)) = after {
         select = select.filter(

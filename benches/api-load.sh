@@ -13,7 +13,7 @@
 #
 # Knobs (environment): BENCH_DURATION (15 s per run), BENCH_CONNECTIONS (64),
 # BENCH_THREADS (2), BENCH_CONTACTS (10000), BENCH_DB (carnet_bench, dropped first),
-# CARNET_BIN (use this binary instead of building target/release/carnet),
+# CARNET_BIN (use this binary instead of building ${CARGO_TARGET_DIR:-target}/release/carnet),
 # CARNET_DB_POOL_SIZE (server pool, default of the server: 16).
 set -euo pipefail
 
@@ -25,119 +25,23 @@ CONTACTS=${BENCH_CONTACTS:-10000}
 BENCH_DB=${BENCH_DB:-carnet_bench}
 LUA="$ROOT/benches/contacts.lua"
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-    printf 'bench: error: %s\n' "$*" >&2
-    exit 1
-}
-
-# url_with_db URL DB: the same server, another database.
-url_with_db() {
-    local url=$1 db=$2 scheme rest query="" authority
-    scheme=${url%%://*}
-    rest=${url#*://}
-    case $rest in *\?*) query="?${rest#*\?}"; rest=${rest%%\?*} ;; esac
-    authority=${rest%%/*}
-    printf '%s://%s/%s%s' "$scheme" "$authority" "$db" "$query"
-}
-
-# ---------------------------------------------------------------------------
-# Tools
-
-ensure_wrk() {
-    command -v wrk >/dev/null 2>&1 && return 0
-    local sudo=()
-    if [ "$(id -u)" != 0 ]; then
-        command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null ||
-            die "wrk not found; install it (Debian/Ubuntu: apt-get install wrk)"
-        sudo=(sudo -n)
-    fi
-    command -v apt-get >/dev/null 2>&1 || die "wrk not found and no apt-get; install wrk"
-    say "wrk not found; installing it with apt-get (Debian package wrk)"
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >&2 || {
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >&2
-    }
-}
-
-find_pg_tool() {
-    local name=$1 d
-    if command -v "$name" >/dev/null 2>&1; then
-        command -v "$name"
-        return 0
-    fi
-    for d in $(pg_config --bindir 2>/dev/null) $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
-        [ -x "$d/$name" ] && { printf '%s\n' "$d/$name"; return 0; }
-    done
-    die "$name not found (it ships with the PostgreSQL client/server packages)"
-}
+. "$ROOT/benches/lib.sh"
 
 # ---------------------------------------------------------------------------
 # Set-up
 
-command -v curl >/dev/null 2>&1 || die "curl not found"
+need curl
 ensure_wrk
 PSQL=$(find_pg_tool psql)
 PGBENCH=$(find_pg_tool pgbench)
 
-SERVER_URL=$(bash "$ROOT/deploy/local.sh" db </dev/null)
-DB_URL=$(url_with_db "$SERVER_URL" "$BENCH_DB")
-ADMIN_URL=$(url_with_db "$SERVER_URL" postgres)
-case $SERVER_URL in
-    *@127.0.0.1:* | *@localhost:* | *@\[::1\]:*) ;;
-    *) die "the benchmark only runs against a loopback PostgreSQL (got $SERVER_URL)" ;;
-esac
-
-if [ -n "${CARNET_BIN:-}" ]; then
-    BIN=$CARNET_BIN
-else
-    say "building the release binary (cargo build --release -p carnet)"
-    (cd "$ROOT" && cargo build --release -p carnet >&2)
-    BIN="$ROOT/target/release/carnet"
-fi
-[ -x "$BIN" ] || die "no server binary at $BIN"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/carnet-bench.XXXXXX")
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say "fresh database $BENCH_DB on $(url_with_db "$SERVER_URL" '')"
-PGOPTIONS="-c client_min_messages=warning" "$PSQL" "$ADMIN_URL" -w -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" </dev/null
-
-# A free loopback port (nothing answers on it).
-PORT=""
-for p in $(seq 18080 18180); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then PORT=$p; break; fi
-done
-[ -n "$PORT" ] || die "no free port in 18080-18180"
-BASE="http://127.0.0.1:$PORT"
-
-say "starting $BIN serve on 127.0.0.1:$PORT"
-DATABASE_URL=$DB_URL \
-    CARNET_LISTEN="127.0.0.1:$PORT" \
-    CARNET_PUBLIC_URL="$BASE" \
-    CARNET_ENV=development \
-    CARNET_LOG=warn \
-    CARNET_ACCESS_TOKEN_TTL_SECS=3600 \
-    "$BIN" serve >"$WORK/server.log" 2>&1 </dev/null &
-SERVER_PID=$!
-
-ready=""
-for _ in $(seq 1 600); do # at most 60 s: start-up creates the database and migrates it
-    kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 30 "$WORK/server.log" >&2; die "the server exited during start-up"; }
-    if curl -fsS -o /dev/null --max-time 2 "$BASE/readyz" 2>/dev/null; then ready=1; break; fi
-    sleep 0.1
-done
-[ -n "$ready" ] || { tail -n 30 "$WORK/server.log" >&2; die "the server was not ready within 60 s"; }
+bench_urls
+require_loopback_pg
+choose_bin
+make_work
+fresh_database "on $(url_with_db "$SERVER_URL" '')"
+free_port 18080
+start_server CARNET_PUBLIC_URL="$BASE" CARNET_ENV=development CARNET_ACCESS_TOKEN_TTL_SECS=3600
 
 EMAIL="bench-$(date +%s)@example.com"
 say "registering $EMAIL"
@@ -148,7 +52,6 @@ REGISTER=$(curl -fsS --max-time 30 -X POST "$BASE/v1/auth/register" \
 TOKEN=$(printf '%s' "$REGISTER" | sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p')
 [ -n "$TOKEN" ] || die "no access_token in the registration answer: $REGISTER"
 
-sql() { "$PSQL" "$DB_URL" -w -X -q -A -t -v ON_ERROR_STOP=1 "$@" </dev/null; }
 USER_ID=$(sql -c "SELECT id FROM users WHERE lower(email) = lower('$EMAIL')")
 SESSION_ID=$(sql -c "SELECT id FROM sessions WHERE user_id = '$USER_ID' ORDER BY created_at DESC LIMIT 1")
 [ -n "$USER_ID" ] && [ -n "$SESSION_ID" ] || die "user or session not found in the database"
@@ -195,8 +98,6 @@ EOF
 
 # ---------------------------------------------------------------------------
 # Runs
-
-kb_of() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || true; }
 
 # sample_rss FILE SECONDS: the highest VmRSS (kB) seen until FILE.stop exists
 # or SECONDS pass, written to FILE.
@@ -267,13 +168,7 @@ kill -0 "$SERVER_PID" 2>/dev/null || die "the server died during the run"
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
-PG_VERSION=$(sql -c "SHOW server_version" | cut -d' ' -f1)
-if [ -n "${CARNET_BIN:-}" ]; then
-    REV="binary $CARNET_BIN"
-else
-    REV="commit $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-fi
-LOAD=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo '?')
+run_facts
 
 cat <<EOF
 Run: $(date -u +%Y-%m-%dT%H:%MZ), $REV, $(nproc) CPU(s) (load average $LOAD at the end), PostgreSQL $PG_VERSION, server pool ${CARNET_DB_POOL_SIZE:-16}, $CONNS connections, ${DURATION}s per run, $THREADS wrk threads / pgbench jobs, wrk and pgbench on the same machine.

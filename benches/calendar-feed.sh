@@ -21,94 +21,18 @@ REMINDERS=${BENCH_REMINDERS:-1000}
 FETCHES=${BENCH_FETCHES:-100}
 BENCH_DB=${BENCH_DB:-carnet_bench_calendar}
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-    printf 'bench: error: %s\n' "$*" >&2
-    exit 1
-}
+. "$ROOT/benches/lib.sh"
 
-# url_with_db URL DB: the same server, another database.
-url_with_db() {
-    local url=$1 db=$2 scheme rest query="" authority
-    scheme=${url%%://*}
-    rest=${url#*://}
-    case $rest in *\?*) query="?${rest#*\?}"; rest=${rest%%\?*} ;; esac
-    authority=${rest%%/*}
-    printf '%s://%s/%s%s' "$scheme" "$authority" "$db" "$query"
-}
-
-find_pg_tool() {
-    local name=$1 d
-    if command -v "$name" >/dev/null 2>&1; then
-        command -v "$name"
-        return 0
-    fi
-    for d in $(pg_config --bindir 2>/dev/null) $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
-        [ -x "$d/$name" ] && { printf '%s\n' "$d/$name"; return 0; }
-    done
-    die "$name not found (it ships with the PostgreSQL client packages)"
-}
-
-command -v curl >/dev/null 2>&1 || die "curl not found"
+need curl
 PSQL=$(find_pg_tool psql)
 
-SERVER_URL=$(bash "$ROOT/deploy/local.sh" db </dev/null)
-DB_URL=$(url_with_db "$SERVER_URL" "$BENCH_DB")
-ADMIN_URL=$(url_with_db "$SERVER_URL" postgres)
-case $SERVER_URL in
-    *@127.0.0.1:* | *@localhost:* | *@\[::1\]:*) ;;
-    *) die "the benchmark only runs against a loopback PostgreSQL (got $SERVER_URL)" ;;
-esac
-
-if [ -n "${CARNET_BIN:-}" ]; then
-    BIN=$CARNET_BIN
-else
-    say "building the release binary (cargo build --release -p carnet)"
-    (cd "$ROOT" && cargo build --release -p carnet >&2)
-    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/carnet"
-fi
-[ -x "$BIN" ] || die "no server binary at $BIN"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/carnet-bench.XXXXXX")
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say "fresh database $BENCH_DB"
-PGOPTIONS="-c client_min_messages=warning" "$PSQL" "$ADMIN_URL" -w -X -q -v ON_ERROR_STOP=1 \
-    -c "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" </dev/null
-
-PORT=""
-for p in $(seq 18200 18300); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then PORT=$p; break; fi
-done
-[ -n "$PORT" ] || die "no free port in 18200-18300"
-BASE="http://127.0.0.1:$PORT"
-
-say "starting $BIN serve on 127.0.0.1:$PORT"
-DATABASE_URL=$DB_URL \
-    CARNET_LISTEN="127.0.0.1:$PORT" \
-    CARNET_PUBLIC_URL="$BASE" \
-    CARNET_ENV=development \
-    CARNET_LOG=warn \
-    "$BIN" serve >"$WORK/server.log" 2>&1 </dev/null &
-SERVER_PID=$!
-
-ready=""
-for _ in $(seq 1 600); do
-    kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 30 "$WORK/server.log" >&2; die "the server exited during start-up"; }
-    if curl -fsS -o /dev/null --max-time 2 "$BASE/readyz" 2>/dev/null; then ready=1; break; fi
-    sleep 0.1
-done
-[ -n "$ready" ] || { tail -n 30 "$WORK/server.log" >&2; die "the server was not ready within 60 s"; }
+bench_urls
+require_loopback_pg
+choose_bin
+make_work
+fresh_database
+free_port 18200
+start_server CARNET_PUBLIC_URL="$BASE" CARNET_ENV=development
 
 EMAIL="bench-$(date +%s)@example.com"
 REGISTER=$(curl -fsS --max-time 30 -X POST "$BASE/v1/auth/register" \
@@ -118,7 +42,6 @@ REGISTER=$(curl -fsS --max-time 30 -X POST "$BASE/v1/auth/register" \
 TOKEN=$(printf '%s' "$REGISTER" | sed -n 's/.*"access_token" *: *"\([^"]*\)".*/\1/p')
 [ -n "$TOKEN" ] || die "no access_token in the registration answer: $REGISTER"
 
-sql() { "$PSQL" "$DB_URL" -w -X -q -A -t -v ON_ERROR_STOP=1 "$@" </dev/null; }
 USER_ID=$(sql -c "SELECT id FROM users WHERE lower(email) = lower('$EMAIL')")
 [ -n "$USER_ID" ] || die "user not found in the database"
 
@@ -156,7 +79,6 @@ ETAG=$(sed -n 's/^[Ee][Tt][Aa][Gg]: *\(.*\)\r$/\1/p' "$WORK/headers")
 CODE=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -H "If-None-Match: $ETAG" "$FEED")
 [ "$CODE" = 304 ] || die "If-None-Match answered $CODE, expected 304"
 
-kb_of() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || true; }
 RSS_BEFORE=$(kb_of VmRSS)
 
 # run_fetches FILE [curl args...]: FETCHES sequential requests, total time of each in ms.

@@ -24,90 +24,18 @@ CARDS=${BENCH_CARDS:-10000}
 RUNS=${BENCH_RUNS:-3}
 BENCH_DB=${BENCH_DB:-carnet_bench_interop}
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-    printf 'bench: error: %s\n' "$*" >&2
-    exit 1
-}
+. "$ROOT/benches/lib.sh"
 
-url_with_db() {
-    local url=$1 db=$2 scheme rest query="" authority
-    scheme=${url%%://*}
-    rest=${url#*://}
-    case $rest in *\?*) query="?${rest#*\?}"; rest=${rest%%\?*} ;; esac
-    authority=${rest%%/*}
-    printf '%s://%s/%s%s' "$scheme" "$authority" "$db" "$query"
-}
-
-find_pg_tool() {
-    local name=$1 d
-    if command -v "$name" >/dev/null 2>&1; then
-        command -v "$name"
-        return 0
-    fi
-    for d in $(pg_config --bindir 2>/dev/null) $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
-        [ -x "$d/$name" ] && { printf '%s\n' "$d/$name"; return 0; }
-    done
-    die "$name not found (it ships with the PostgreSQL client packages)"
-}
-
-command -v curl >/dev/null 2>&1 || die "curl not found"
+need curl
 PSQL=$(find_pg_tool psql)
 
-SERVER_URL=$(bash "$ROOT/deploy/local.sh" db </dev/null)
-DB_URL=$(url_with_db "$SERVER_URL" "$BENCH_DB")
-ADMIN_URL=$(url_with_db "$SERVER_URL" postgres)
-case $SERVER_URL in
-    *@127.0.0.1:* | *@localhost:* | *@\[::1\]:*) ;;
-    *) die "the benchmark only runs against a loopback PostgreSQL (got $SERVER_URL)" ;;
-esac
-
-if [ -n "${CARNET_BIN:-}" ]; then
-    BIN=$CARNET_BIN
-else
-    say "building the release binary (cargo build --release -p carnet)"
-    (cd "$ROOT" && cargo build --release -p carnet >&2)
-    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/carnet"
-fi
-[ -x "$BIN" ] || die "no server binary at $BIN"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/carnet-bench-interop.XXXXXX")
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say "fresh database $BENCH_DB"
-PGOPTIONS="-c client_min_messages=warning" "$PSQL" "$ADMIN_URL" -w -X -q -v ON_ERROR_STOP=1 \
-    -c "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" </dev/null
-
-PORT=""
-for p in $(seq 18181 18281); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then PORT=$p; break; fi
-done
-[ -n "$PORT" ] || die "no free port in 18181-18281"
-BASE="http://127.0.0.1:$PORT"
-
-say "starting $BIN serve on 127.0.0.1:$PORT"
-DATABASE_URL=$DB_URL CARNET_LISTEN="127.0.0.1:$PORT" CARNET_PUBLIC_URL="$BASE" CARNET_ENV=development \
-    CARNET_LOG=warn CARNET_ACCESS_TOKEN_TTL_SECS=3600 "$BIN" serve >"$WORK/server.log" 2>&1 </dev/null &
-SERVER_PID=$!
-ready=""
-for _ in $(seq 1 600); do
-    kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 30 "$WORK/server.log" >&2; die "the server exited during start-up"; }
-    if curl -fsS -o /dev/null --max-time 2 "$BASE/readyz" 2>/dev/null; then ready=1; break; fi
-    sleep 0.1
-done
-[ -n "$ready" ] || die "the server was not ready within 60 s"
-
-sql() { "$PSQL" "$DB_URL" -w -X -q -A -t -v ON_ERROR_STOP=1 "$@" </dev/null; }
+bench_urls
+require_loopback_pg
+choose_bin
+make_work carnet-bench-interop
+fresh_database
+free_port 18181
+start_server CARNET_PUBLIC_URL="$BASE" CARNET_ENV=development CARNET_ACCESS_TOKEN_TTL_SECS=3600
 
 # register NAME: prints an access token.
 register() {
@@ -146,13 +74,6 @@ sql -c "INSERT INTO users (id, email, password_hash, display_name, timezone, loc
     -c "ANALYZE"
 COUNT=$(sql -c "SELECT count(*) FROM attendances WHERE event_id = '$EVENT'")
 say "the event has $COUNT attendances (the organizer included)"
-
-kb_of() {
-    local k v _
-    while read -r k v _; do
-        [ "$k" = "$1:" ] && { printf '%s' "$v"; return 0; }
-    done <"/proc/$SERVER_PID/status"
-}
 
 # sample_rss FILE: the highest VmRSS (kB) seen until FILE.stop exists, written to FILE.
 sample_rss() {

@@ -27,117 +27,22 @@ CAPACITY=${BENCH_CAPACITY:-32}
 BENCH_DB=${BENCH_DB:-carnet_bench_organizer}
 LUA="$ROOT/benches/organizer.lua"
 
-say() { printf 'bench: %s\n' "$*" >&2; }
-die() {
-    printf 'bench: error: %s\n' "$*" >&2
-    exit 1
-}
-
-# url_with_db URL DB: the same server, another database.
-url_with_db() {
-    local url=$1 db=$2 scheme rest query="" authority
-    scheme=${url%%://*}
-    rest=${url#*://}
-    case $rest in *\?*) query="?${rest#*\?}"; rest=${rest%%\?*} ;; esac
-    authority=${rest%%/*}
-    printf '%s://%s/%s%s' "$scheme" "$authority" "$db" "$query"
-}
-
-# ---------------------------------------------------------------------------
-# Tools
-
-ensure_wrk() {
-    command -v wrk >/dev/null 2>&1 && return 0
-    local sudo=()
-    if [ "$(id -u)" != 0 ]; then
-        command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null ||
-            die "wrk not found; install it (Debian/Ubuntu: apt-get install wrk)"
-        sudo=(sudo -n)
-    fi
-    command -v apt-get >/dev/null 2>&1 || die "wrk not found and no apt-get; install wrk"
-    say "wrk not found; installing it with apt-get (Debian package wrk)"
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >&2 || {
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >&2
-    }
-}
-
-find_pg_tool() {
-    local name=$1 d
-    if command -v "$name" >/dev/null 2>&1; then
-        command -v "$name"
-        return 0
-    fi
-    for d in $(pg_config --bindir 2>/dev/null) $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
-        [ -x "$d/$name" ] && { printf '%s\n' "$d/$name"; return 0; }
-    done
-    die "$name not found (it ships with the PostgreSQL client/server packages)"
-}
+. "$ROOT/benches/lib.sh"
 
 # ---------------------------------------------------------------------------
 # Set-up
 
-command -v curl >/dev/null 2>&1 || die "curl not found"
+need curl
 ensure_wrk
 PSQL=$(find_pg_tool psql)
 
-SERVER_URL=$(bash "$ROOT/deploy/local.sh" db </dev/null)
-DB_URL=$(url_with_db "$SERVER_URL" "$BENCH_DB")
-ADMIN_URL=$(url_with_db "$SERVER_URL" postgres)
-case $SERVER_URL in
-    *@127.0.0.1:* | *@localhost:* | *@\[::1\]:*) ;;
-    *) die "the benchmark only runs against a loopback PostgreSQL (got $SERVER_URL)" ;;
-esac
-
-if [ -n "${CARNET_BIN:-}" ]; then
-    BIN=$CARNET_BIN
-else
-    say "building the release binary (cargo build --release -p carnet)"
-    (cd "$ROOT" && cargo build --release -p carnet >&2)
-    BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/carnet"
-fi
-[ -x "$BIN" ] || die "no server binary at $BIN"
-
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/carnet-bench.XXXXXX")
-SERVER_PID=""
-cleanup() {
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -TERM "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-say "fresh database $BENCH_DB on $(url_with_db "$SERVER_URL" '')"
-PGOPTIONS="-c client_min_messages=warning" "$PSQL" "$ADMIN_URL" -w -X -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$BENCH_DB\" WITH (FORCE)" </dev/null
-
-PORT=""
-for p in $(seq 18080 18180); do
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then PORT=$p; break; fi
-done
-[ -n "$PORT" ] || die "no free port in 18080-18180"
-BASE="http://127.0.0.1:$PORT"
-
-say "starting $BIN serve on 127.0.0.1:$PORT"
-DATABASE_URL=$DB_URL \
-    CARNET_LISTEN="127.0.0.1:$PORT" \
-    CARNET_PUBLIC_URL="$BASE" \
-    CARNET_ENV=development \
-    CARNET_LOG=warn \
-    CARNET_ACCESS_TOKEN_TTL_SECS=3600 \
-    "$BIN" serve >"$WORK/server.log" 2>&1 </dev/null &
-SERVER_PID=$!
-
-ready=""
-for _ in $(seq 1 600); do # at most 60 s: start-up creates the database and migrates it
-    kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 30 "$WORK/server.log" >&2; die "the server exited during start-up"; }
-    if curl -fsS -o /dev/null --max-time 2 "$BASE/readyz" 2>/dev/null; then ready=1; break; fi
-    sleep 0.1
-done
-[ -n "$ready" ] || { tail -n 30 "$WORK/server.log" >&2; die "the server was not ready within 60 s"; }
+bench_urls
+require_loopback_pg
+choose_bin
+make_work
+fresh_database "on $(url_with_db "$SERVER_URL" '')"
+free_port 18080
+start_server CARNET_PUBLIC_URL="$BASE" CARNET_ENV=development CARNET_ACCESS_TOKEN_TTL_SECS=3600
 
 # register NAME: prints an access token.
 register() {
@@ -164,14 +69,11 @@ EVENT_ID=$(printf '%s' "$EVENT" | sed -n 's/^{"id" *: *"\([^"]*\)".*/\1/p')
 CODE=$(printf '%s' "$EVENT" | sed -n 's/.*"join_code" *: *"\([^"]*\)".*/\1/p')
 [ -n "$EVENT_ID" ] && [ -n "$CODE" ] || die "no id or join code in $EVENT"
 
-sql() { "$PSQL" "$DB_URL" -w -X -q -A -t -v ON_ERROR_STOP=1 "$@" </dev/null; }
 HELD_SQL="SELECT count(*) FROM attendances WHERE event_id = '$EVENT_ID' AND deleted_at IS NULL
           AND role <> 'organizer' AND status IN ('registered', 'checked_in')"
 
 # ---------------------------------------------------------------------------
 # Run
-
-kb_of() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$SERVER_PID/status" 2>/dev/null || true; }
 
 # The most places held at once, sampled while the load runs.
 sample_places() {
@@ -213,13 +115,7 @@ fi
 HWM=$(awk -v k="$(kb_of VmHWM)" 'BEGIN { printf "%.1f", k / 1024 }')
 kill -0 "$SERVER_PID" 2>/dev/null || die "the server died during the run"
 
-PG_VERSION=$(sql -c "SHOW server_version" | cut -d' ' -f1)
-if [ -n "${CARNET_BIN:-}" ]; then
-    REV="binary $CARNET_BIN"
-else
-    REV="commit $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-fi
-LOAD=$(cut -d' ' -f1 /proc/loadavg 2>/dev/null || echo '?')
+run_facts
 
 cat <<END
 Run: $(date -u +%Y-%m-%dT%H:%MZ), $REV, $(nproc) CPU(s) (load average $LOAD at the end), PostgreSQL $PG_VERSION, server pool ${CARNET_DB_POOL_SIZE:-16}, $CONNS connections, ${DURATION}s, $THREADS wrk threads, wrk on the same machine.

@@ -175,14 +175,17 @@ pub struct AttendanceChanges {
     pub checked_in_at: Option<Option<DateTime<Utc>>>,
 }
 
+/// Changes attendance `id` of the event (whose organizer or attendee the caller checked).
 pub fn update(
     conn: &mut PgConnection,
+    event_id: Uuid,
     id: Uuid,
     changes: &AttendanceChanges,
 ) -> Result<AttendanceRow, ApiError> {
     Ok(diesel::update(
         attendances::table
             .filter(attendances::id.eq(id))
+            .filter(attendances::event_id.eq(event_id))
             .filter(attendances::deleted_at.is_null()),
     )
     .set((changes, attendances::updated_at.eq(diesel::dsl::now)))
@@ -190,10 +193,12 @@ pub fn update(
     .get_result(conn)?)
 }
 
-pub fn delete(conn: &mut PgConnection, id: Uuid) -> Result<(), ApiError> {
+/// Removes attendance `id` of the event (whose organizer the caller checked).
+pub fn delete(conn: &mut PgConnection, event_id: Uuid, id: Uuid) -> Result<(), ApiError> {
     let n = diesel::update(
         attendances::table
             .filter(attendances::id.eq(id))
+            .filter(attendances::event_id.eq(event_id))
             .filter(attendances::deleted_at.is_null()),
     )
     .set((
@@ -393,10 +398,11 @@ pub fn find_by_checkin_code(
 }
 
 /// Checks the attendance in; a second check-in keeps the first time.
-pub fn check_in(conn: &mut PgConnection, id: Uuid) -> Result<AttendanceRow, ApiError> {
+pub fn check_in(conn: &mut PgConnection, event_id: Uuid, id: Uuid) -> Result<AttendanceRow, ApiError> {
     Ok(diesel::update(
         attendances::table
             .filter(attendances::id.eq(id))
+            .filter(attendances::event_id.eq(event_id))
             .filter(attendances::deleted_at.is_null()),
     )
     .set((

@@ -277,6 +277,7 @@ async fn patch_my_attendance(
                 Some("cancelled") if row.status != "cancelled" => {
                     row = db::attendances::update(
                         conn,
+                        row.event_id,
                         row.id,
                         &AttendanceChanges {
                             status: Some("cancelled".into()),
@@ -362,7 +363,7 @@ async fn check_in(
                 _ => {}
             }
             let already_checked_in = attendance.status == "checked_in";
-            db::attendances::check_in(conn, attendance.id)?;
+            db::attendances::check_in(conn, event_id, attendance.id)?;
             let row = db::attendances::find_attendee_for_organizer(conn, me, event_id, attendance.id)?;
             Ok(CheckinView {
                 attendee: attendee_view(row),

@@ -334,7 +334,7 @@ async fn patch_attendee(
                 Some("registered" | "waitlisted" | "cancelled") => changes.checked_in_at = Some(None),
                 _ => {}
             }
-            let row = db::attendances::update(conn, attendance_id, &changes)?;
+            let row = db::attendances::update(conn, event_id, attendance_id, &changes)?;
             if row.status == "cancelled" && db::attendances::TAKING_PLACES.contains(&current.status.as_str())
             {
                 db::attendances::promote_waitlisted(conn, event_id, event.capacity)?;
@@ -370,7 +370,7 @@ async fn delete_attendee(
                         .into(),
                 });
             }
-            db::attendances::delete(conn, attendance_id)?;
+            db::attendances::delete(conn, event_id, attendance_id)?;
             if db::attendances::TAKING_PLACES.contains(&current.status.as_str()) {
                 db::attendances::promote_waitlisted(conn, event_id, event.capacity)?;
             }

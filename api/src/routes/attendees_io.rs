@@ -123,6 +123,7 @@ fn import(
                 if *is_guest && *known != name {
                     db::attendances::update(
                         conn,
+                        event_id,
                         *id,
                         &AttendanceChanges {
                             guest_name: Some(Some(name.clone())),

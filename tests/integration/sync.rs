@@ -972,3 +972,132 @@ async fn replay_stamps_older_than_the_retention_are_forgotten() {
     assert_eq!(rest.body["name"], "Claire");
     assert_eq!(rest.body["city"], "Lyon");
 }
+
+/// How many rows of `table` have no pull view (their merge state must be read).
+fn rows_without_view(app: &TestApp, table: &str) -> i64 {
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = app.db.connect();
+    diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM {table} WHERE sync_view IS NULL"
+    ))
+    .get_result::<Count>(&mut conn)
+    .unwrap()
+    .n
+}
+
+#[tokio::test]
+async fn a_record_pulled_from_its_view_reads_as_one_reconciled_from_its_merge_state() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (event, contact, reminder, interaction) = (new_id(), new_id(), new_id(), new_id());
+    phone
+        .push_ok(
+            &app,
+            vec![
+                phone.mutation(
+                    "events",
+                    &event,
+                    "upsert",
+                    json!({ "kind": "apero", "title": "Apéro", "starts_at": "2026-12-03T18:30:00Z",
+                            "timezone": "Europe/Paris", "capacity": 30 }),
+                ),
+                phone.mutation(
+                    "contacts",
+                    &contact,
+                    "upsert",
+                    json!({
+                        "name": "Claire", "organization": "Coop", "city": "Lyon", "starred": true,
+                        "met_in_person": true, "keep_in_touch_days": 30, "first_met_on": "2026-11-20",
+                        "met_at_event_id": event,
+                        "tags": { "add": ["réseau", "vélo"], "remove": [] },
+                        "emails": { "add": ["Claire@Example.org"], "remove": [] },
+                        "phones": { "add": ["+33 6 12 34 56 78"], "remove": [] },
+                        "links": { "add": ["https://example.org/claire"], "remove": [] },
+                        "notes": { "base": "", "value": "Parle de \"vélo\" et de coopératives.\nÀ revoir." },
+                        "pronouns": "elle"
+                    }),
+                ),
+                phone.mutation(
+                    "reminders",
+                    &reminder,
+                    "upsert",
+                    json!({ "title": "Rappeler Claire", "contact_id": contact, "due_local": "2026-12-01T09:00:00",
+                            "timezone": "Europe/Paris", "repeat_every": 2, "repeat_unit": "weeks" }),
+                ),
+                phone.mutation(
+                    "interactions",
+                    &interaction,
+                    "upsert",
+                    json!({ "contact_id": contact, "kind": "meal", "occurred_at": "2026-11-21T12:30:00+01:00" }),
+                ),
+                phone.mutation("profile", &lise.id, "upsert", json!({ "headline": "Fondatrice" })),
+            ],
+        )
+        .await;
+    phone
+        .push_ok(
+            &app,
+            vec![phone.mutation("interactions", &interaction, "delete", json!({}))],
+        )
+        .await;
+    for table in ["events", "contacts", "reminders", "interactions", "profile_cards"] {
+        assert_eq!(
+            rows_without_view(&app, table),
+            0,
+            "{table} rows written by push carry a view"
+        );
+    }
+    let (from_views, _) = phone.pull_all(&app, None).await;
+    assert_eq!(from_views[&contact]["record"]["pronouns"], "elle");
+    assert_eq!(from_views[&interaction]["deleted"], true);
+
+    for table in ["events", "contacts", "reminders", "interactions", "profile_cards"] {
+        app.sql(&format!("UPDATE {table} SET sync_view = NULL"));
+    }
+    let (from_states, _) = phone.pull_all(&app, None).await;
+    assert_eq!(from_views.len(), from_states.len());
+    for (id, change) in &from_views {
+        assert_eq!(change, &from_states[id], "record {id}");
+    }
+}
+
+#[tokio::test]
+async fn a_write_outside_sync_clears_the_view_so_pull_reconciles_it() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let id = new_id();
+    phone
+        .push_ok(
+            &app,
+            vec![phone.mutation(
+                "contacts",
+                &id,
+                "upsert",
+                json!({ "name": "Claire", "city": "Lyon" }),
+            )],
+        )
+        .await;
+    let (seen, cursor) = phone.pull_all(&app, None).await;
+    let phone_stamp = seen[&id]["stamps"]["city"].as_str().unwrap().to_string();
+    assert!(phone_stamp.ends_with(&phone.node));
+
+    // A writer that knows nothing of sync (an import, a job, a DBA) changes a column.
+    app.sql(&format!(
+        "UPDATE contacts SET city = 'Paris', updated_at = now() WHERE id = '{id}'"
+    ));
+    assert_eq!(rows_without_view(&app, "contacts"), 1);
+    let (seen, _) = phone.pull_all(&app, Some(cursor)).await;
+    assert_eq!(seen[&id]["record"]["city"], "Paris");
+    let stamp = seen[&id]["stamps"]["city"].as_str().unwrap();
+    assert!(
+        stamp.ends_with(&"0".repeat(32)),
+        "a server edit, not the phone's stamp: {stamp}"
+    );
+    assert_eq!(seen[&id]["stamps"]["name"].as_str().unwrap(), phone_stamp);
+}

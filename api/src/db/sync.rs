@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Jsonb, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Bool, Json, Jsonb, Nullable, Text, Uuid as SqlUuid};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -16,8 +16,77 @@ use crate::sync::{Access, Collection, COLLECTIONS};
 
 #[derive(QueryableByName)]
 struct RowJson {
-    #[diesel(sql_type = Jsonb)]
-    row: Value,
+    #[diesel(sql_type = Text)]
+    record: String,
+    #[diesel(sql_type = Json)]
+    meta: Value,
+    #[diesel(sql_type = Nullable<Text>)]
+    state: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    view: Option<String>,
+}
+
+/// A synced row as stored, left unparsed where pull can pass it on as it is.
+#[derive(Debug, Clone)]
+pub struct SyncedRow {
+    /// The columns pull shows (`Collection::record_columns`) as a JSON object.
+    pub record: String,
+    /// The key, who may see and write the row, `updated_at` and `deleted_at`
+    /// (`Collection::meta_columns`).
+    pub meta: Map<String, Value>,
+    /// The merge state as the JSON text of sync-core's `RecordState` (`{}` for a row never
+    /// synced). Not read (`None`) by [`rows_by_ids`] when the row has a view.
+    pub state: Option<String>,
+    /// The pull view, present while the row is in step with its merge state.
+    pub view: Option<String>,
+}
+
+impl SyncedRow {
+    /// Every column read, record and meta, as one map.
+    pub fn columns(&self) -> Map<String, Value> {
+        let mut columns: Map<String, Value> = serde_json::from_str(&self.record).unwrap_or_default();
+        columns.extend(self.meta.clone());
+        columns
+    }
+}
+
+impl From<RowJson> for SyncedRow {
+    fn from(r: RowJson) -> Self {
+        SyncedRow {
+            record: r.record,
+            meta: object(r.meta),
+            state: r.state,
+            view: r.view,
+        }
+    }
+}
+
+/// `(SELECT to_json(r) FROM (SELECT t.a, t.b) r)`: the columns as one JSON object, built
+/// from a sub-row so the large merge state is not copied into it.
+fn json_of<'a>(columns: impl IntoIterator<Item = &'a str>) -> Result<String, diesel::result::Error> {
+    let columns = columns
+        .into_iter()
+        .map(|c| column(c).map(|c| format!("t.{c}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(format!(
+        "(SELECT to_json(r) FROM (SELECT {}) r)",
+        columns.join(", ")
+    ))
+}
+
+/// The select list of a synced row: record, meta, the merge state as text (always, or only
+/// when the row has no view) and the view.
+fn synced_row(coll: &Collection, state_always: bool) -> Result<String, diesel::result::Error> {
+    let state = if state_always {
+        "t.sync_state::text"
+    } else {
+        "CASE WHEN t.sync_view IS NULL THEN t.sync_state::text END"
+    };
+    Ok(format!(
+        "{}::text AS record, {} AS meta, {state} AS state, t.sync_view AS view",
+        json_of(coll.record_columns())?,
+        json_of(coll.meta_columns().iter().copied())?,
+    ))
 }
 
 fn object(value: Value) -> Map<String, Value> {
@@ -44,32 +113,36 @@ pub fn lock_row(
     conn: &mut PgConnection,
     coll: &Collection,
     id: Uuid,
-) -> Result<Option<Map<String, Value>>, diesel::result::Error> {
+) -> Result<Option<SyncedRow>, diesel::result::Error> {
     let sql = format!(
-        "SELECT to_jsonb(t) AS row FROM {} t WHERE t.{} = $1 FOR UPDATE",
-        coll.table, coll.key
+        "SELECT {} FROM {} t WHERE t.{} = $1 FOR UPDATE",
+        synced_row(coll, true)?,
+        coll.table,
+        coll.key
     );
     let row = diesel::sql_query(sql)
         .bind::<SqlUuid, _>(id)
         .get_result::<RowJson>(conn)
         .optional()?;
-    Ok(row.map(|r| object(r.row)))
+    Ok(row.map(SyncedRow::from))
 }
 
-/// The rows of `ids` (those that still exist).
+/// The rows of `ids` (those that still exist); the merge state only of rows without a view.
 pub fn rows_by_ids(
     conn: &mut PgConnection,
     coll: &Collection,
     ids: &[Uuid],
-) -> Result<Vec<Map<String, Value>>, diesel::result::Error> {
+) -> Result<Vec<SyncedRow>, diesel::result::Error> {
     let sql = format!(
-        "SELECT to_jsonb(t) AS row FROM {} t WHERE t.{} = ANY($1)",
-        coll.table, coll.key
+        "SELECT {} FROM {} t WHERE t.{} = ANY($1)",
+        synced_row(coll, false)?,
+        coll.table,
+        coll.key
     );
     let rows = diesel::sql_query(sql)
         .bind::<Array<SqlUuid>, _>(ids)
         .load::<RowJson>(conn)?;
-    Ok(rows.into_iter().map(|r| object(r.row)).collect())
+    Ok(rows.into_iter().map(SyncedRow::from).collect())
 }
 
 fn owner_column(coll: &Collection) -> Option<&'static str> {
@@ -80,14 +153,20 @@ fn owner_column(coll: &Collection) -> Option<&'static str> {
     }
 }
 
-/// Inserts a record created by a push: `values` are column values, `state` its merge state.
+/// A merge state to store: the state and its pull view.
+pub struct StateWrite<'a> {
+    pub state: &'a Value,
+    pub view: &'a str,
+}
+
+/// Inserts a record created by a push: `values` are column values.
 pub fn insert_row(
     conn: &mut PgConnection,
     coll: &Collection,
     id: Uuid,
     owner: Uuid,
     values: &Map<String, Value>,
-    state: &Value,
+    write: &StateWrite,
     deleted: bool,
 ) -> Result<(), diesel::result::Error> {
     let mut columns = vec![coll.key.to_owned()];
@@ -103,6 +182,8 @@ pub fn insert_row(
     }
     columns.push("sync_state".into());
     selects.push("$3".into());
+    columns.push("sync_view".into());
+    selects.push("$6".into());
     if coll.deletable {
         columns.push("deleted_at".into());
         selects.push("CASE WHEN $4 THEN now() END".into());
@@ -117,9 +198,10 @@ pub fn insert_row(
     diesel::sql_query(sql)
         .bind::<SqlUuid, _>(id)
         .bind::<SqlUuid, _>(owner)
-        .bind::<Jsonb, _>(state)
+        .bind::<Jsonb, _>(write.state)
         .bind::<Bool, _>(deleted)
         .bind::<Jsonb, _>(Value::Object(values.clone()))
+        .bind::<Text, _>(write.view)
         .execute(conn)?;
     Ok(())
 }
@@ -130,15 +212,16 @@ pub fn update_row(
     coll: &Collection,
     id: Uuid,
     values: &Map<String, Value>,
-    state: &Value,
+    write: &StateWrite,
     deleted: bool,
 ) -> Result<(), diesel::result::Error> {
-    let mut sets = Vec::with_capacity(values.len() + 3);
+    let mut sets = Vec::with_capacity(values.len() + 4);
     for name in values.keys() {
         let name = column(name)?;
         sets.push(format!("{name} = s.{name}"));
     }
     sets.push("sync_state = $1".into());
+    sets.push("sync_view = $5".into());
     sets.push("updated_at = now()".into());
     if coll.deletable {
         sets.push("deleted_at = CASE WHEN $3 THEN coalesce(t.deleted_at, now()) END".into());
@@ -151,28 +234,30 @@ pub fn update_row(
         sets = sets.join(", "),
     );
     diesel::sql_query(sql)
-        .bind::<Jsonb, _>(state)
+        .bind::<Jsonb, _>(write.state)
         .bind::<Jsonb, _>(Value::Object(values.clone()))
         .bind::<Bool, _>(deleted)
         .bind::<SqlUuid, _>(id)
+        .bind::<Text, _>(write.view)
         .execute(conn)?;
     Ok(())
 }
 
-/// Stores a record's merge state only (its columns are unchanged).
+/// Stores a record's merge state and view only (its columns are unchanged).
 pub fn set_state(
     conn: &mut PgConnection,
     coll: &Collection,
     id: Uuid,
-    state: &Value,
+    write: &StateWrite,
 ) -> Result<(), diesel::result::Error> {
     let sql = format!(
-        "UPDATE {} SET sync_state = $1 WHERE {} = $2",
+        "UPDATE {} SET sync_state = $1, sync_view = $3 WHERE {} = $2",
         coll.table, coll.key
     );
     diesel::sql_query(sql)
-        .bind::<Jsonb, _>(state)
+        .bind::<Jsonb, _>(write.state)
         .bind::<SqlUuid, _>(id)
+        .bind::<Text, _>(write.view)
         .execute(conn)?;
     Ok(())
 }
@@ -392,6 +477,15 @@ pub fn fence(conn: &mut PgConnection) -> Result<i64, diesel::result::Error> {
     let fence = diesel::sql_query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin")
         .get_result::<Fence>(conn)?;
     Ok(fence.xmin)
+}
+
+/// Makes the rest of the transaction read the change feed by walking its (user or event,
+/// xid, seq) indexes in order. Without it, right after a bulk write (before the statistics
+/// catch up) the planner may collect every later row of the user and sort them on each page,
+/// which makes an initial sync quadratic.
+pub fn read_feed_in_order(conn: &mut PgConnection) -> Result<(), diesel::result::Error> {
+    diesel::sql_query("SELECT set_config('enable_bitmapscan', 'off', true)").execute(conn)?;
+    Ok(())
 }
 
 /// Up to `limit` change rows after `after` seen by `user` directly or as a member of

@@ -20,6 +20,8 @@ pub mod pull;
 pub mod push;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sync_core::{
     merge_owned, CollectionSchema, Conflict, FieldChange, FieldKind, Hlc, Mutation, Op, RecordState,
@@ -106,10 +108,27 @@ impl Ty {
 pub struct Field {
     pub name: &'static str,
     pub ty: Ty,
+    /// The column's default when it is not blank: a record created by a push without this
+    /// field gets it, stamped with the creating mutation, so the merge state says what the
+    /// row says.
+    pub default: Option<&'static str>,
 }
 
 const fn f(name: &'static str, ty: Ty) -> Field {
-    Field { name, ty }
+    Field {
+        name,
+        ty,
+        default: None,
+    }
+}
+
+/// A field whose column has a default (see [`Field::default`]).
+const fn with_default(name: &'static str, ty: Ty, default: &'static str) -> Field {
+    Field {
+        name,
+        ty,
+        default: Some(default),
+    }
 }
 
 /// A synced collection and the table behind it.
@@ -205,7 +224,7 @@ pub static REMINDERS: Collection = Collection {
         f("repeat_every", Ty::OptInt(1, 1000)),
         f("repeat_unit", Ty::OptChoice(&["days", "weeks", "months"])),
         f("snoozed_until", Ty::OptInstant),
-        f("status", Ty::Choice(&["open", "done", "cancelled"])),
+        with_default("status", Ty::Choice(&["open", "done", "cancelled"]), "open"),
         f("completed_at", Ty::OptInstant),
     ],
     derived: &["due_at", "origin"],
@@ -229,10 +248,15 @@ pub static EVENTS: Collection = Collection {
         f("ends_at", Ty::OptInstant),
         f("timezone", Ty::Zone),
         f("capacity", Ty::OptInt(1, 1_000_000)),
-        f("visibility", Ty::Choice(&["public", "unlisted", "private"])),
-        f(
+        with_default(
+            "visibility",
+            Ty::Choice(&["public", "unlisted", "private"]),
+            "private",
+        ),
+        with_default(
             "attendee_list_visibility",
             Ty::Choice(&["organizer", "attendees"]),
+            "attendees",
         ),
     ],
     derived: &["organizer_id", "join_code"],
@@ -304,6 +328,34 @@ impl Collection {
     /// Whether `name` is a column pull shows but clients may not write.
     pub fn is_derived(&self, name: &str) -> bool {
         self.derived.contains(&name)
+    }
+
+    /// The columns pull shows: the synced fields, then the derived ones.
+    pub fn record_columns(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.fields
+            .iter()
+            .map(|f| f.name)
+            .chain(self.derived.iter().copied())
+    }
+
+    /// The columns sync reads besides the record: the key, the columns that say who may see
+    /// and write the row, and the times [`reconcile`] needs.
+    pub fn meta_columns(&self) -> &'static [&'static str] {
+        match self.access {
+            Access::Owned => &["id", "owner_id", "updated_at", "deleted_at"],
+            Access::Profile => &["owner_id", "updated_at"],
+            Access::Event => &["id", "organizer_id", "updated_at", "deleted_at"],
+            Access::Attendance => &[
+                "id",
+                "event_id",
+                "user_id",
+                "role",
+                "status",
+                "share_profile",
+                "updated_at",
+                "deleted_at",
+            ],
+        }
     }
 
     fn schema(&self) -> CollectionSchema {
@@ -653,14 +705,56 @@ pub fn reconcile(
     conflicts
 }
 
-/// The stored merge state of a row (`{}` for a row never synced).
-pub fn stored_state(row: &Map<String, Value>) -> RecordState {
-    match row.get("sync_state") {
-        Some(Value::Object(o)) if !o.is_empty() => {
-            serde_json::from_value(Value::Object(o.clone())).unwrap_or_default()
+/// The stored merge state of a row, from its JSON text (`{}` for a row never synced).
+pub fn stored_state(text: &str) -> RecordState {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// What pull sends of a record's merge state, stored beside it (`sync_view`) so pull need
+/// not read the state of a row in step with it: whether the record is deleted, the stamp of
+/// each field, and the values of fields only newer app versions know.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PullView {
+    pub deleted: bool,
+    /// `{field: stamp}`, kept as JSON text.
+    pub stamps: Box<RawValue>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub extra: Map<String, Value>,
+}
+
+impl PullView {
+    /// The view of `state`, a record of `coll`.
+    pub fn of(coll: &Collection, state: &RecordState) -> PullView {
+        let mut stamps = Map::new();
+        let mut extra = Map::new();
+        for (name, field) in &state.fields {
+            if coll.field(name).is_none() {
+                extra.insert(name.clone(), field.value());
+            }
+            stamps.insert(name.clone(), Value::String(field.stamp().to_string()));
         }
-        _ => RecordState::new(),
+        let stamps = serde_json::value::to_raw_value(&stamps).unwrap_or_else(|_| empty_object());
+        PullView {
+            deleted: state.is_deleted(),
+            stamps,
+            extra,
+        }
     }
+
+    /// The stored text of the view of `state`.
+    pub fn text_of(coll: &Collection, state: &RecordState) -> String {
+        serde_json::to_string(&PullView::of(coll, state)).unwrap_or_default()
+    }
+
+    /// A stored view, `None` if unreadable (the caller then reads the merge state).
+    pub fn parse(text: &str) -> Option<PullView> {
+        serde_json::from_str(text).ok()
+    }
+}
+
+/// `{}` as raw JSON.
+pub fn empty_object() -> Box<RawValue> {
+    RawValue::from_string("{}".to_owned()).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 /// Takes the row's current columns into its merge state at once, as a server edit stamped
@@ -679,10 +773,12 @@ pub fn settle(
         return Ok(());
     };
     let schema = coll.schema();
-    let before = stored_state(&row);
+    let before = stored_state(row.state.as_deref().unwrap_or("{}"));
     let mut state = before.clone();
+    let had_view = row.view.is_some();
+    let row = row.columns();
     let conflicts = reconcile(coll, &schema, &mut state, &row);
-    if state == before {
+    if state == before && had_view {
         return Ok(());
     }
     let owner = ["owner_id", "organizer_id"].iter().find_map(|k| {
@@ -691,7 +787,16 @@ pub fn settle(
             .and_then(|s| Uuid::parse_str(s).ok())
     });
     let state_json = serde_json::to_value(&state).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
-    crate::db::sync::set_state(conn, coll, id, &state_json)?;
+    let view = PullView::text_of(coll, &state);
+    crate::db::sync::set_state(
+        conn,
+        coll,
+        id,
+        &crate::db::sync::StateWrite {
+            state: &state_json,
+            view: &view,
+        },
+    )?;
     if let Some(owner) = owner {
         let rows: Vec<crate::db::sync::NewConflict> = conflicts
             .into_iter()

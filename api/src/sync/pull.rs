@@ -17,14 +17,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use diesel::prelude::*;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use sync_core::SyncSchema;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{reconcile, stored_state, Access, Collection};
+use super::{empty_object, reconcile, stored_state, Access, Collection, PullView};
 use crate::db;
-use crate::db::sync::Position;
+use crate::db::sync::{Position, SyncedRow};
 use crate::error::ApiError;
 
 /// One record in a pull.
@@ -36,10 +37,10 @@ pub struct Change {
     pub deleted: bool,
     /// The record's fields (empty for a record that left my scope or is gone).
     #[schema(value_type = Object)]
-    pub record: Map<String, Value>,
+    pub record: Box<RawValue>,
     /// Per-field stamps (`{unix_ms:015}-{counter:05}-{node}`).
     #[schema(value_type = Object)]
-    pub stamps: Map<String, Value>,
+    pub stamps: Box<RawValue>,
 }
 
 /// A page of changes.
@@ -160,53 +161,71 @@ fn tombstone(coll: &'static Collection, id: Uuid) -> Change {
         collection: coll.name,
         id,
         deleted: true,
-        record: Map::new(),
-        stamps: Map::new(),
+        record: empty_object(),
+        stamps: empty_object(),
     }
 }
 
 /// The pull form of one record as `viewer` sees it.
+///
+/// A row in step with its merge state carries its pull view; any other row is reconciled
+/// with its merge state first (see [`reconcile`]), which gives the same answer.
 pub fn render(
     coll: &'static Collection,
     schema: &SyncSchema,
     viewer: &Viewer,
     id: Uuid,
-    row: Option<&Map<String, Value>>,
+    row: Option<SyncedRow>,
 ) -> Change {
     let (Some(row), Some(cs)) = (row, schema.get(coll.name)) else {
         return tombstone(coll, id);
     };
-    if !viewer.sees(coll, row) {
+    let SyncedRow {
+        record,
+        meta,
+        state,
+        view,
+    } = row;
+    if !viewer.sees(coll, &meta) {
         return tombstone(coll, id);
     }
-    let mut state = stored_state(row);
-    reconcile(coll, cs, &mut state, row);
-    let mut record = Map::new();
-    for field in coll.fields {
-        record.insert(
-            field.name.to_owned(),
-            row.get(field.name).cloned().unwrap_or(Value::Null),
-        );
-    }
-    for name in coll.derived {
-        if !viewer.hides(coll, row, name) {
-            record.insert((*name).to_owned(), row.get(*name).cloned().unwrap_or(Value::Null));
+    let hidden: Vec<&str> = coll
+        .derived
+        .iter()
+        .copied()
+        .filter(|name| viewer.hides(coll, &meta, name))
+        .collect();
+    let (view, mut columns) = match view.as_deref().and_then(PullView::parse) {
+        Some(view) => (view, None),
+        None => {
+            let mut columns: Map<String, Value> = serde_json::from_str(&record).unwrap_or_default();
+            columns.extend(meta);
+            let mut state = stored_state(state.as_deref().unwrap_or("{}"));
+            reconcile(coll, cs, &mut state, &columns);
+            (PullView::of(coll, &state), Some(columns))
         }
-    }
-    let mut stamps = Map::new();
-    for (name, field) in &state.fields {
-        if coll.field(name).is_none() {
-            // A field from a newer app version: kept in the merge state only.
-            record.insert(name.clone(), field.value());
+    };
+    let record = match (&mut columns, hidden.is_empty() && view.extra.is_empty()) {
+        // In step, nothing to hide or add: the row's JSON goes out as PostgreSQL wrote it.
+        (None, true) => RawValue::from_string(record).ok(),
+        (columns, _) => {
+            let mut all = match columns.take() {
+                Some(columns) => columns,
+                None => serde_json::from_str(&record).unwrap_or_default(),
+            };
+            let mut shown = view.extra;
+            for name in coll.record_columns().filter(|n| !hidden.contains(n)) {
+                shown.insert(name.to_owned(), all.remove(name).unwrap_or(Value::Null));
+            }
+            serde_json::value::to_raw_value(&shown).ok()
         }
-        stamps.insert(name.clone(), Value::String(field.stamp().to_string()));
-    }
+    };
     Change {
         collection: coll.name,
         id,
-        deleted: state.is_deleted(),
-        record,
-        stamps,
+        deleted: view.deleted,
+        record: record.unwrap_or_else(empty_object),
+        stamps: view.stamps,
     }
 }
 
@@ -225,6 +244,7 @@ pub fn pull(
         .run(|conn| {
             // First statement: the snapshot every later read shares.
             let fence = db::sync::fence(conn)?;
+            db::sync::read_feed_in_order(conn)?;
             let last_mutation_id =
                 db::sync::device_last_mutation(conn, user, device)?.ok_or(ApiError::NotFound)?;
             let after = check_horizon(cursor, db::sync::horizon(conn)?)?;
@@ -285,8 +305,7 @@ pub fn pull(
                 }
             }
             order.reverse();
-            let mut loaded: HashMap<(&'static str, Uuid), Map<String, Value>> =
-                HashMap::with_capacity(order.len());
+            let mut loaded: HashMap<(&'static str, Uuid), SyncedRow> = HashMap::with_capacity(order.len());
             for coll in super::COLLECTIONS {
                 let ids: Vec<Uuid> = order
                     .iter()
@@ -297,14 +316,14 @@ pub fn pull(
                     continue;
                 }
                 for row in db::sync::rows_by_ids(conn, coll, &ids)? {
-                    if let Some(id) = uuid_of(&row, coll.key) {
+                    if let Some(id) = uuid_of(&row.meta, coll.key) {
                         loaded.insert((coll.name, id), row);
                     }
                 }
             }
             let changes = order
                 .into_iter()
-                .map(|(coll, id)| render(coll, schema, &viewer, id, loaded.get(&(coll.name, id))))
+                .map(|(coll, id)| render(coll, schema, &viewer, id, loaded.remove(&(coll.name, id))))
                 .collect();
             Ok(PullPage {
                 changes,

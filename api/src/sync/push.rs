@@ -8,9 +8,9 @@ use sync_core::{check_skew, merge_owned, FieldChange, FieldState, Mutation, Op, 
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{column_value, element, reconcile, stored_state, Access, Collection, Ty};
+use super::{column_value, element, reconcile, stored_state, Access, Collection, PullView, Ty};
 use crate::db;
-use crate::db::sync::NewConflict;
+use crate::db::sync::{NewConflict, StateWrite};
 use crate::domain::{resolve_local, Region, TimeZone};
 use crate::error::{ApiError, FieldErrors, Problem};
 
@@ -339,21 +339,35 @@ impl Push<'_> {
     }
 
     /// Merges one mutation into its record and writes it back. `Ok(false)` for a replay.
-    fn merge(&mut self, conn: &mut PgConnection, mutation: Mutation) -> Result<bool, Fail> {
+    fn merge(&mut self, conn: &mut PgConnection, mut mutation: Mutation) -> Result<bool, Fail> {
         let coll = super::collection(&mutation.collection).ok_or_else(unavailable)?;
         let schema = self.ctx.schema.get(coll.name).ok_or_else(unavailable)?;
         let id = Uuid::parse_str(&mutation.id).map_err(|_| unavailable())?;
-        let row = db::sync::lock_row(conn, coll, id)?;
+        let stored = db::sync::lock_row(conn, coll, id)?;
+        let mut state = stored
+            .as_ref()
+            .map(|r| stored_state(r.state.as_deref().unwrap_or("{}")))
+            .unwrap_or_default();
+        let row = stored.map(|r| r.columns());
         self.check_access(conn, coll, id, row.as_ref(), &mutation)?;
         if row.is_none() && mutation.op == Op::Delete && coll.access != Access::Profile {
             // Deleting what the server never had: nothing to do.
             return Ok(true);
         }
-        let mut state = row.as_ref().map(stored_state).unwrap_or_default();
         let mut conflicts = match &row {
             Some(row) => reconcile(coll, schema, &mut state, row),
             None => Vec::new(),
         };
+        if row.is_none() && mutation.op == Op::Upsert {
+            for field in coll.fields {
+                if let Some(default) = field.default {
+                    mutation
+                        .fields
+                        .entry(field.name.to_owned())
+                        .or_insert_with(|| FieldChange::Scalar(Value::String(default.to_owned())));
+                }
+            }
+        }
         let outcome = merge_owned(&mut state, mutation, schema)
             .map_err(|e| ApiError::unprocessable(e.code(), e.to_string()))?;
         if outcome.duplicate {
@@ -389,16 +403,21 @@ impl Push<'_> {
         let deleted = state.is_deleted();
         let state_json =
             serde_json::to_value(&state).map_err(|e| Fail::Rejected(ApiError::Internal(e.into())))?;
+        let view = PullView::text_of(coll, &state);
+        let write = StateWrite {
+            state: &state_json,
+            view: &view,
+        };
         match row {
             None => {
-                db::sync::insert_row(conn, coll, id, self.ctx.user, &values, &state_json, deleted)?;
+                db::sync::insert_row(conn, coll, id, self.ctx.user, &values, &write, deleted)?;
                 if coll.access == Access::Event {
                     let code = crate::domain::new_checkin_code();
                     db::sync::insert_organizer_attendance(conn, id, self.ctx.user, &code)?;
                     self.scope = None;
                 }
             }
-            Some(_) => db::sync::update_row(conn, coll, id, &values, &state_json, deleted)?,
+            Some(_) => db::sync::update_row(conn, coll, id, &values, &write, deleted)?,
         }
         let rows: Vec<NewConflict> = conflicts
             .into_iter()

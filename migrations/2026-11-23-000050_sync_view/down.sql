@@ -1,0 +1,13 @@
+DROP TRIGGER profile_cards_sync_view ON profile_cards;
+DROP TRIGGER attendances_sync_view ON attendances;
+DROP TRIGGER events_sync_view ON events;
+DROP TRIGGER reminders_sync_view ON reminders;
+DROP TRIGGER interactions_sync_view ON interactions;
+DROP TRIGGER contacts_sync_view ON contacts;
+ALTER TABLE profile_cards DROP COLUMN sync_view;
+ALTER TABLE attendances DROP COLUMN sync_view;
+ALTER TABLE events DROP COLUMN sync_view;
+ALTER TABLE reminders DROP COLUMN sync_view;
+ALTER TABLE interactions DROP COLUMN sync_view;
+ALTER TABLE contacts DROP COLUMN sync_view;
+DROP FUNCTION sync_view_guard();

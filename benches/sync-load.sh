@@ -4,13 +4,15 @@
 # Starts the release server on a loopback port with a fresh database and runs
 # benches/sync_load.py against it: push throughput (field mutations/s, batches of 100
 # contacts x 10 fields), initial sync of BENCH_CONTACTS contacts (time, gzip bytes),
-# pull throughput, pull p50/p99 with BENCH_FEED_ROWS rows in the change feed, and in the
-# same run the COPY baselines of the same rows. Prints a Markdown table on stdout (for
+# pull throughput (one device parsing every page; BENCH_PULLERS devices at once), pull
+# p50/p99 with BENCH_FEED_ROWS rows in the change feed, and in the same run the COPY
+# baselines of the same rows. Prints a Markdown table on stdout (for
 # docs/BENCHMARKS.md); progress goes to stderr.
 #
 #   benches/sync-load.sh
 #
 # Knobs (environment): BENCH_CONTACTS (100000), BENCH_PUSHERS (4 devices pushing at once),
+# BENCH_PULLERS (4 devices pulling at once),
 # BENCH_PULLS (200), BENCH_FEED_ROWS (1000000), BENCH_DB (carnet_sync_bench, dropped first),
 # CARNET_BIN (use this binary instead of building the release one; the build honours
 # CARGO_TARGET_DIR).

@@ -1101,3 +1101,95 @@ async fn a_write_outside_sync_clears_the_view_so_pull_reconciles_it() {
     );
     assert_eq!(seen[&id]["stamps"]["name"].as_str().unwrap(), phone_stamp);
 }
+
+#[tokio::test]
+async fn a_record_the_database_refuses_is_rejected_alone_and_the_rest_of_the_batch_applies() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (claire, event, gone, reminder) = (new_id(), new_id(), new_id(), new_id());
+    let body = phone
+        .push(
+            &app,
+            vec![
+                phone.mutation("contacts", &claire, "upsert", json!({ "name": "Claire" })),
+                // Ends before it starts: only the database's check sees it.
+                phone.mutation(
+                    "events",
+                    &event,
+                    "upsert",
+                    json!({ "kind": "apero", "title": "Apéro", "starts_at": "2026-12-03T18:30:00Z",
+                            "ends_at": "2026-12-03T17:00:00Z", "timezone": "Europe/Paris" }),
+                ),
+                phone.mutation("contacts", &claire, "upsert", json!({ "city": "Lyon" })),
+                phone.mutation("contacts", &gone, "upsert", json!({ "name": "Paul" })),
+                phone.mutation("contacts", &gone, "delete", json!({})),
+                // Refers to a contact deleted earlier in the same batch.
+                phone.mutation(
+                    "reminders",
+                    &reminder,
+                    "upsert",
+                    json!({ "title": "Rappeler Paul", "contact_id": gone, "due_local": "2026-12-01T09:00:00",
+                            "timezone": "Europe/Paris" }),
+                ),
+            ],
+        )
+        .await;
+    let statuses: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["applied", "rejected", "applied", "applied", "applied", "rejected"],
+        "{body}"
+    );
+    assert_eq!(body["results"][1]["error"]["code"], "constraint_violated");
+    assert_eq!(
+        body["results"][5]["error"]["errors"][0]["code"], "unknown_reference",
+        "{body}"
+    );
+    assert_eq!(body["last_mutation_id"], 6);
+
+    let rest = app.get(&format!("/v1/contacts/{claire}"), &lise.token).await;
+    assert_eq!(rest.body["name"], "Claire");
+    assert_eq!(rest.body["city"], "Lyon");
+    assert_eq!(
+        app.get(&format!("/v1/events/{event}"), &lise.token).await.status,
+        404
+    );
+    assert_eq!(
+        app.get(&format!("/v1/contacts/{gone}"), &lise.token).await.status,
+        404
+    );
+    let (seen, _) = phone.pull_all(&app, None).await;
+    assert!(!seen.contains_key(&event));
+    assert!(!seen.contains_key(&reminder));
+    assert_eq!(seen[&gone]["deleted"], true);
+
+    // The same reference in a batch the database accepts whole.
+    let (other, later) = (new_id(), new_id());
+    let body = phone
+        .push(
+            &app,
+            vec![
+                phone.mutation("contacts", &other, "upsert", json!({ "name": "Marc" })),
+                phone.mutation("contacts", &other, "delete", json!({})),
+                phone.mutation(
+                    "reminders",
+                    &later,
+                    "upsert",
+                    json!({ "title": "Rappeler Marc", "contact_id": other, "due_local": "2026-12-01T09:00:00",
+                            "timezone": "Europe/Paris" }),
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(body["results"][1]["status"], "applied", "{body}");
+    assert_eq!(
+        body["results"][2]["error"]["errors"][0]["code"], "unknown_reference",
+        "{body}"
+    );
+}

@@ -127,6 +127,25 @@ pub fn lock_row(
     Ok(row.map(SyncedRow::from))
 }
 
+/// The rows of `ids` that exist, locked until the transaction ends, in key order (so two
+/// pushes lock common rows in the same order).
+pub fn lock_rows(
+    conn: &mut PgConnection,
+    coll: &Collection,
+    ids: &[Uuid],
+) -> Result<Vec<SyncedRow>, diesel::result::Error> {
+    let sql = format!(
+        "SELECT {} FROM {} t WHERE t.{key} = ANY($1) ORDER BY t.{key} FOR UPDATE",
+        synced_row(coll, true)?,
+        coll.table,
+        key = coll.key
+    );
+    let rows = diesel::sql_query(sql)
+        .bind::<Array<SqlUuid>, _>(ids)
+        .load::<RowJson>(conn)?;
+    Ok(rows.into_iter().map(SyncedRow::from).collect())
+}
+
 /// The rows of `ids` (those that still exist); the merge state only of rows without a view.
 pub fn rows_by_ids(
     conn: &mut PgConnection,
@@ -159,87 +178,126 @@ pub struct StateWrite<'a> {
     pub view: &'a str,
 }
 
-/// Inserts a record created by a push: `values` are column values.
-pub fn insert_row(
+/// One record written by a push: its column values, merge state and view.
+pub struct RowWrite<'a> {
+    pub id: Uuid,
+    /// The owner of a new record (ignored for updates and for collections without one).
+    pub owner: Uuid,
+    pub values: &'a Map<String, Value>,
+    pub write: StateWrite<'a>,
+    pub deleted: bool,
+}
+
+/// Rows of one statement: those whose `values` have the same columns.
+fn by_shape<'r, 'a>(rows: &'r [RowWrite<'a>]) -> Vec<(Vec<&'r str>, Vec<&'r RowWrite<'a>>)> {
+    let mut groups: Vec<(Vec<&str>, Vec<&RowWrite>)> = Vec::new();
+    for row in rows {
+        let shape: Vec<&str> = row.values.keys().map(String::as_str).collect();
+        match groups.iter_mut().find(|(s, _)| *s == shape) {
+            Some((_, members)) => members.push(row),
+            None => groups.push((shape, vec![row])),
+        }
+    }
+    groups
+}
+
+/// The rows of one statement as a JSON array: each row's column values (key and owner
+/// included), state, view and deleted flag.
+fn rows_param(coll: &Collection, rows: &[&RowWrite]) -> Value {
+    Value::Array(
+        rows.iter()
+            .map(|row| {
+                let mut values = row.values.clone();
+                values.insert(coll.key.to_owned(), Value::String(row.id.to_string()));
+                if let Some(owner) = owner_column(coll) {
+                    values.insert(owner.to_owned(), Value::String(row.owner.to_string()));
+                }
+                serde_json::json!({
+                    "values": values,
+                    "state": row.write.state,
+                    "view": row.write.view,
+                    "deleted": row.deleted,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// `FROM` of the batched writes: each element of $1 and its values as a row of the table.
+fn rows_source(coll: &Collection) -> String {
+    format!(
+        "jsonb_array_elements($1) e, LATERAL jsonb_populate_record(NULL::{}, e->'values') s",
+        coll.table
+    )
+}
+
+/// Inserts records created by a push, one statement per shape of values.
+pub fn insert_rows(
     conn: &mut PgConnection,
     coll: &Collection,
-    id: Uuid,
-    owner: Uuid,
-    values: &Map<String, Value>,
-    write: &StateWrite,
-    deleted: bool,
+    rows: &[RowWrite],
 ) -> Result<(), diesel::result::Error> {
-    let mut columns = vec![coll.key.to_owned()];
-    let mut selects = vec!["$1".to_owned()];
-    if let Some(owner_col) = owner_column(coll) {
-        columns.push(owner_col.to_owned());
-        selects.push("$2".to_owned());
+    for (shape, members) in by_shape(rows) {
+        let mut columns = vec![coll.key.to_owned()];
+        columns.extend(owner_column(coll).map(str::to_owned));
+        for name in shape {
+            columns.push(column(name)?.to_owned());
+        }
+        let mut selects: Vec<String> = columns.iter().map(|c| format!("s.{c}")).collect();
+        columns.push("sync_state".into());
+        selects.push("e->'state'".into());
+        columns.push("sync_view".into());
+        selects.push("e->>'view'".into());
+        if coll.deletable {
+            columns.push("deleted_at".into());
+            selects.push("CASE WHEN (e->>'deleted')::boolean THEN now() END".into());
+        }
+        let sql = format!(
+            "INSERT INTO {table} ({columns}) SELECT {selects} FROM {source}",
+            table = coll.table,
+            columns = columns.join(", "),
+            selects = selects.join(", "),
+            source = rows_source(coll),
+        );
+        diesel::sql_query(sql)
+            .bind::<Jsonb, _>(rows_param(coll, &members))
+            .execute(conn)?;
     }
-    for name in values.keys() {
-        let name = column(name)?;
-        columns.push(name.to_owned());
-        selects.push(format!("s.{name}"));
-    }
-    columns.push("sync_state".into());
-    selects.push("$3".into());
-    columns.push("sync_view".into());
-    selects.push("$6".into());
-    if coll.deletable {
-        columns.push("deleted_at".into());
-        selects.push("CASE WHEN $4 THEN now() END".into());
-    }
-    let sql = format!(
-        "INSERT INTO {table} ({columns}) SELECT {selects} FROM jsonb_populate_record(NULL::{table}, $5) s \
-         WHERE $2 = $2 AND $4 = $4",
-        table = coll.table,
-        columns = columns.join(", "),
-        selects = selects.join(", "),
-    );
-    diesel::sql_query(sql)
-        .bind::<SqlUuid, _>(id)
-        .bind::<SqlUuid, _>(owner)
-        .bind::<Jsonb, _>(write.state)
-        .bind::<Bool, _>(deleted)
-        .bind::<Jsonb, _>(Value::Object(values.clone()))
-        .bind::<Text, _>(write.view)
-        .execute(conn)?;
     Ok(())
 }
 
-/// Writes the merged values and state of an existing record.
-pub fn update_row(
+/// Writes the merged values, states and views of existing records, one statement per shape.
+pub fn update_rows(
     conn: &mut PgConnection,
     coll: &Collection,
-    id: Uuid,
-    values: &Map<String, Value>,
-    write: &StateWrite,
-    deleted: bool,
+    rows: &[RowWrite],
 ) -> Result<(), diesel::result::Error> {
-    let mut sets = Vec::with_capacity(values.len() + 4);
-    for name in values.keys() {
-        let name = column(name)?;
-        sets.push(format!("{name} = s.{name}"));
+    for (shape, members) in by_shape(rows) {
+        let mut sets = Vec::with_capacity(shape.len() + 4);
+        for name in shape {
+            let name = column(name)?;
+            sets.push(format!("{name} = s.{name}"));
+        }
+        sets.push("sync_state = e->'state'".into());
+        sets.push("sync_view = e->>'view'".into());
+        sets.push("updated_at = now()".into());
+        if coll.deletable {
+            sets.push(
+                "deleted_at = CASE WHEN (e->>'deleted')::boolean THEN coalesce(t.deleted_at, now()) END"
+                    .into(),
+            );
+        }
+        let sql = format!(
+            "UPDATE {table} AS t SET {sets} FROM {source} WHERE t.{key} = s.{key}",
+            table = coll.table,
+            key = coll.key,
+            sets = sets.join(", "),
+            source = rows_source(coll),
+        );
+        diesel::sql_query(sql)
+            .bind::<Jsonb, _>(rows_param(coll, &members))
+            .execute(conn)?;
     }
-    sets.push("sync_state = $1".into());
-    sets.push("sync_view = $5".into());
-    sets.push("updated_at = now()".into());
-    if coll.deletable {
-        sets.push("deleted_at = CASE WHEN $3 THEN coalesce(t.deleted_at, now()) END".into());
-    }
-    let sql = format!(
-        "UPDATE {table} AS t SET {sets} FROM jsonb_populate_record(NULL::{table}, $2) s \
-         WHERE t.{key} = $4 AND $3 = $3",
-        table = coll.table,
-        key = coll.key,
-        sets = sets.join(", "),
-    );
-    diesel::sql_query(sql)
-        .bind::<Jsonb, _>(write.state)
-        .bind::<Jsonb, _>(Value::Object(values.clone()))
-        .bind::<Bool, _>(deleted)
-        .bind::<SqlUuid, _>(id)
-        .bind::<Text, _>(write.view)
-        .execute(conn)?;
     Ok(())
 }
 

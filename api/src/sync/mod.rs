@@ -14,6 +14,11 @@
 //! changed after the state was written, so the edit came after it). REST edits and phone
 //! edits therefore interleave by the same last-writer-wins, add-wins and three-way rules, and
 //! no writer has to know about sync.
+//!
+//! Beside the state, sync stores its pull view (`sync_view`: the stamps and extra fields
+//! pull sends, see [`PullView`]). A database trigger clears the view on any write that does
+//! not also write the state, so a row with a view is in step with its columns and pull
+//! renders it without reading or reconciling the state.
 
 pub mod listener;
 pub mod pull;

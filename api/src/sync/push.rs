@@ -1,16 +1,25 @@
-//! Applying a pushed batch: one transaction, each mutation in a savepoint, its record locked
-//! while merged, the device's last mutation id written with them.
+//! Applying a pushed batch in one transaction, with the device's last mutation id.
+//!
+//! A batch is first applied whole: every record it names is locked up front (one statement
+//! per collection, in key order), each mutation is merged in memory in the device's order,
+//! and the records are written at the end, one statement per collection and shape of
+//! columns. Nothing a refused mutation did reaches the records. If the database refuses the
+//! batched writes (a constraint, a concurrent insert), they are rolled back to a savepoint
+//! and the batch is applied again one mutation at a time, each read, merged and written in
+//! its own savepoint, so the refusal is reported against the mutation that caused it.
 
 use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value};
-use sync_core::{check_skew, merge_owned, FieldChange, FieldState, Mutation, Op, SyncSchema};
+use sync_core::{check_skew, merge_owned, FieldChange, FieldState, Mutation, Op, RecordState, SyncSchema};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use std::collections::HashMap;
+
 use super::{column_value, element, reconcile, stored_state, Access, Collection, PullView, Ty};
 use crate::db;
-use crate::db::sync::{NewConflict, StateWrite};
+use crate::db::sync::{NewConflict, RowWrite, StateWrite};
 use crate::domain::{resolve_local, Region, TimeZone};
 use crate::error::{ApiError, FieldErrors, Problem};
 
@@ -109,10 +118,47 @@ const SERVER_COLUMNS: &[&str] = &[
     "deleted_at",
 ];
 
+/// How a batch is applied (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Batch,
+    OneByOne,
+}
+
+/// A record as this push knows it: its columns after the push's own writes (`None` while
+/// it does not exist) and its merge state.
+#[derive(Debug, Clone)]
+struct Record {
+    columns: Option<Map<String, Value>>,
+    state: RecordState,
+}
+
+/// A record written by this push, waiting to be flushed.
+struct Pending {
+    coll: &'static Collection,
+    id: Uuid,
+    insert: bool,
+    values: Map<String, Value>,
+}
+
+/// Collections in the order their writes are flushed: referenced records first.
+const FLUSH_ORDER: [&Collection; 6] = [
+    &super::EVENTS,
+    &super::CONTACTS,
+    &super::INTERACTIONS,
+    &super::REMINDERS,
+    &super::ATTENDANCES,
+    &super::PROFILE,
+];
+
 struct Push<'a> {
     ctx: &'a PushContext<'a>,
     region: Option<Region>,
+    mode: Mode,
     scope: Option<(Vec<Uuid>, Vec<Uuid>)>,
+    records: HashMap<(&'static str, Uuid), Record>,
+    pending: Vec<Pending>,
+    conflicts: Vec<NewConflict>,
 }
 
 /// Applies `mutations` in order for `ctx.device`, in one transaction.
@@ -122,36 +168,21 @@ pub fn push(
     mutations: Vec<Value>,
 ) -> Result<PushAnswer, ApiError> {
     conn.transaction(|conn| {
-        let mut last = db::sync::lock_device(conn, ctx.user, ctx.device)?.ok_or(ApiError::NotFound)?;
+        let last = db::sync::lock_device(conn, ctx.user, ctx.device)?.ok_or(ApiError::NotFound)?;
         let user = db::users::find(conn, ctx.user)?;
         let region = user
             .region
             .as_deref()
             .and_then(|r| Region::parse(r).ok())
             .or_else(|| Region::from_locale(&user.locale));
-        let mut push = Push {
-            ctx,
-            region,
-            scope: None,
-        };
-        let mut results = Vec::with_capacity(mutations.len());
-        for wire in mutations {
-            let Some(id) = wire.get("mutation_id").and_then(Value::as_u64) else {
-                let error = ApiError::unprocessable(
-                    "invalid_mutation_id",
-                    "Each mutation needs a `mutation_id`, a positive whole number.",
-                );
-                results.push(MutationResult::rejected(None, &error));
-                continue;
-            };
-            let signed = i64::try_from(id).unwrap_or(i64::MAX);
-            if signed <= last {
-                results.push(MutationResult::duplicate(id));
-                continue;
+        let batch = conn.transaction(|conn| Push::new(ctx, region, Mode::Batch).apply(conn, &mutations, last));
+        let (results, last) = match batch {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::info!(error = %e, "batched push refused by the database; applying it one mutation at a time");
+                Push::new(ctx, region, Mode::OneByOne).apply(conn, &mutations, last)?
             }
-            results.push(push.one(conn, id, &wire)?);
-            last = signed;
-        }
+        };
         db::sync::set_device_last_mutation(conn, ctx.device, last)?;
         Ok(PushAnswer {
             results,
@@ -171,17 +202,158 @@ fn is_constraint(e: &diesel::result::Error) -> bool {
     )
 }
 
-impl Push<'_> {
-    fn one(&mut self, conn: &mut PgConnection, id: u64, wire: &Value) -> Result<MutationResult, ApiError> {
+impl<'a> Push<'a> {
+    fn new(ctx: &'a PushContext<'a>, region: Option<Region>, mode: Mode) -> Self {
+        Push {
+            ctx,
+            region,
+            mode,
+            scope: None,
+            records: HashMap::new(),
+            pending: Vec::new(),
+            conflicts: Vec::new(),
+        }
+    }
+
+    /// Applies the batch after `last`: the result of each mutation and the new last id.
+    fn apply(
+        mut self,
+        conn: &mut PgConnection,
+        mutations: &[Value],
+        mut last: i64,
+    ) -> Result<(Vec<MutationResult>, i64), diesel::result::Error> {
+        if self.mode == Mode::Batch {
+            self.lock_named_records(conn, mutations)?;
+        }
+        let mut results = Vec::with_capacity(mutations.len());
+        for wire in mutations {
+            let Some(id) = wire.get("mutation_id").and_then(Value::as_u64) else {
+                let error = ApiError::unprocessable(
+                    "invalid_mutation_id",
+                    "Each mutation needs a `mutation_id`, a positive whole number.",
+                );
+                results.push(MutationResult::rejected(None, &error));
+                continue;
+            };
+            let signed = i64::try_from(id).unwrap_or(i64::MAX);
+            if signed <= last {
+                results.push(MutationResult::duplicate(id));
+                continue;
+            }
+            results.push(self.one(conn, id, wire)?);
+            last = signed;
+        }
+        if self.mode == Mode::Batch {
+            self.flush(conn)?;
+        }
+        Ok((results, last))
+    }
+
+    /// Locks every record the batch names, and the contacts it refers to, so merging reads
+    /// them from memory.
+    fn lock_named_records(
+        &mut self,
+        conn: &mut PgConnection,
+        mutations: &[Value],
+    ) -> Result<(), diesel::result::Error> {
+        let mut wanted: HashMap<&'static str, Vec<Uuid>> = HashMap::new();
+        let uuid = |v: Option<&Value>| v.and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
+        for wire in mutations {
+            let coll = wire
+                .get("collection")
+                .and_then(Value::as_str)
+                .and_then(super::collection);
+            if let (Some(coll), Some(id)) = (coll, uuid(wire.get("id"))) {
+                wanted.entry(coll.name).or_default().push(id);
+            }
+            if let Some(contact) = uuid(wire.get("fields").and_then(|f| f.get("contact_id"))) {
+                wanted.entry(super::CONTACTS.name).or_default().push(contact);
+            }
+        }
+        for coll in super::COLLECTIONS {
+            let Some(mut ids) = wanted.remove(coll.name) else {
+                continue;
+            };
+            ids.sort_unstable();
+            ids.dedup();
+            for row in db::sync::lock_rows(conn, coll, &ids)? {
+                let Some(id) = Self::uuid_of(&row.meta, coll.key) else {
+                    continue;
+                };
+                self.records.insert((coll.name, id), Self::known(row));
+            }
+            for id in ids {
+                self.records.entry((coll.name, id)).or_insert(Record {
+                    columns: None,
+                    state: RecordState::default(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn known(row: db::sync::SyncedRow) -> Record {
+        Record {
+            columns: Some(row.columns()),
+            state: stored_state(row.state.as_deref().unwrap_or("{}")),
+        }
+    }
+
+    /// The record as this push knows it, read and locked if it is not known yet.
+    fn record(
+        &mut self,
+        conn: &mut PgConnection,
+        coll: &'static Collection,
+        id: Uuid,
+    ) -> Result<Record, Fail> {
+        if let Some(record) = self.records.get(&(coll.name, id)) {
+            return Ok(record.clone());
+        }
+        let record = match db::sync::lock_row(conn, coll, id)? {
+            Some(row) => Self::known(row),
+            None => Record {
+                columns: None,
+                state: RecordState::default(),
+            },
+        };
+        self.records.insert((coll.name, id), record.clone());
+        Ok(record)
+    }
+
+    fn one(
+        &mut self,
+        conn: &mut PgConnection,
+        id: u64,
+        wire: &Value,
+    ) -> Result<MutationResult, diesel::result::Error> {
         let mutation = match self.prepare(wire) {
             Ok(m) => m,
             Err(e) => return Ok(MutationResult::rejected(Some(id), &e)),
         };
-        match conn.transaction(|conn| self.merge(conn, mutation)) {
+        let outcome = match self.mode {
+            Mode::Batch => self.merge(conn, mutation),
+            Mode::OneByOne => {
+                // Read from the database each time: a rolled-back savepoint leaves nothing
+                // this push could remember.
+                self.records.clear();
+                let outcome = conn.transaction(|conn| {
+                    let applied = self.merge(conn, mutation)?;
+                    self.flush(conn)?;
+                    Ok(applied)
+                });
+                if outcome.is_err() {
+                    self.pending.clear();
+                    self.conflicts.clear();
+                    self.scope = None;
+                }
+                outcome
+            }
+        };
+        match outcome {
             Ok(true) => Ok(MutationResult::applied(id)),
             Ok(false) => Ok(MutationResult::duplicate(id)),
             Err(Fail::Rejected(e)) => Ok(MutationResult::rejected(Some(id), &e)),
-            Err(Fail::Db(e)) if is_constraint(&e) => {
+            Err(Fail::Db(e)) if self.mode == Mode::OneByOne && is_constraint(&e) => {
                 tracing::info!(error = %e, "pushed mutation refused by a constraint");
                 let error = ApiError::unprocessable(
                     "constraint_violated",
@@ -189,8 +361,51 @@ impl Push<'_> {
                 );
                 Ok(MutationResult::rejected(Some(id), &error))
             }
-            Err(Fail::Db(e)) => Err(e.into()),
+            Err(Fail::Db(e)) => Err(e),
         }
+    }
+
+    /// Writes the records this push changed: inserts then updates, collection by
+    /// collection, the organizer's attendance of each new event, and the conflicts.
+    fn flush(&mut self, conn: &mut PgConnection) -> Result<(), diesel::result::Error> {
+        let pending = std::mem::take(&mut self.pending);
+        for coll in FLUSH_ORDER {
+            let mut states = Vec::new();
+            for p in pending.iter().filter(|p| std::ptr::eq(p.coll, coll)) {
+                let state = &self.records[&(coll.name, p.id)].state;
+                let json = serde_json::to_value(state)
+                    .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+                states.push((p, json, PullView::text_of(coll, state), state.is_deleted()));
+            }
+            let rows = |insert: bool| -> Vec<RowWrite> {
+                states
+                    .iter()
+                    .filter(|(p, ..)| p.insert == insert)
+                    .map(|(p, state, view, deleted)| RowWrite {
+                        id: p.id,
+                        owner: self.ctx.user,
+                        values: &p.values,
+                        write: StateWrite { state, view },
+                        deleted: *deleted,
+                    })
+                    .collect()
+            };
+            let (inserts, updates) = (rows(true), rows(false));
+            if !inserts.is_empty() {
+                db::sync::insert_rows(conn, coll, &inserts)?;
+                if coll.access == Access::Event {
+                    for row in &inserts {
+                        let code = crate::domain::new_checkin_code();
+                        db::sync::insert_organizer_attendance(conn, row.id, self.ctx.user, &code)?;
+                    }
+                }
+            }
+            if !updates.is_empty() {
+                db::sync::update_rows(conn, coll, &updates)?;
+            }
+        }
+        db::sync::insert_conflicts(conn, &std::mem::take(&mut self.conflicts))?;
+        Ok(())
     }
 
     /// The checks that need no database: shape, stamp, fields, set elements.
@@ -343,12 +558,10 @@ impl Push<'_> {
         let coll = super::collection(&mutation.collection).ok_or_else(unavailable)?;
         let schema = self.ctx.schema.get(coll.name).ok_or_else(unavailable)?;
         let id = Uuid::parse_str(&mutation.id).map_err(|_| unavailable())?;
-        let stored = db::sync::lock_row(conn, coll, id)?;
-        let mut state = stored
-            .as_ref()
-            .map(|r| stored_state(r.state.as_deref().unwrap_or("{}")))
-            .unwrap_or_default();
-        let row = stored.map(|r| r.columns());
+        let Record {
+            columns: row,
+            mut state,
+        } = self.record(conn, coll, id)?;
         self.check_access(conn, coll, id, row.as_ref(), &mutation)?;
         if row.is_none() && mutation.op == Op::Delete && coll.access != Access::Profile {
             // Deleting what the server never had: nothing to do.
@@ -400,41 +613,82 @@ impl Push<'_> {
         self.check_references(conn, coll, &values, &outcome.changed_fields)?;
         self.derive(coll, row.as_ref(), &mut values, &outcome.changed_fields)?;
 
-        let deleted = state.is_deleted();
-        let state_json =
-            serde_json::to_value(&state).map_err(|e| Fail::Rejected(ApiError::Internal(e.into())))?;
-        let view = PullView::text_of(coll, &state);
-        let write = StateWrite {
-            state: &state_json,
-            view: &view,
-        };
-        match row {
-            None => {
-                db::sync::insert_row(conn, coll, id, self.ctx.user, &values, &write, deleted)?;
-                if coll.access == Access::Event {
-                    let code = crate::domain::new_checkin_code();
-                    db::sync::insert_organizer_attendance(conn, id, self.ctx.user, &code)?;
-                    self.scope = None;
-                }
+        let conflicts = conflicts.into_iter().map(|c| NewConflict {
+            user_id: self.ctx.user,
+            collection: coll.name.to_owned(),
+            record_id: id,
+            field: c.field,
+            kind: c.kind.as_str().to_owned(),
+            kept: c.kept,
+            lost: c.lost,
+            lost_stamp: c.lost_stamp.to_string(),
+            lost_device: sync_core::node_hex(c.lost_device),
+        });
+        self.conflicts.extend(conflicts);
+        if row.is_none() && coll.access == Access::Event {
+            // Its organizer is now a member: later mutations may refer to it.
+            self.scope(conn)?;
+            if let Some((events, organised)) = &mut self.scope {
+                events.push(id);
+                organised.push(id);
             }
-            Some(_) => db::sync::update_row(conn, coll, id, &values, &write, deleted)?,
         }
-        let rows: Vec<NewConflict> = conflicts
-            .into_iter()
-            .map(|c| NewConflict {
-                user_id: self.ctx.user,
-                collection: coll.name.to_owned(),
-                record_id: id,
-                field: c.field,
-                kind: c.kind.as_str().to_owned(),
-                kept: c.kept,
-                lost: c.lost,
-                lost_stamp: c.lost_stamp.to_string(),
-                lost_device: sync_core::node_hex(c.lost_device),
-            })
-            .collect();
-        db::sync::insert_conflicts(conn, &rows)?;
+        self.remember_write(coll, id, row, values, state);
         Ok(true)
+    }
+
+    /// Takes a merged record into what this push knows, and queues its write.
+    fn remember_write(
+        &mut self,
+        coll: &'static Collection,
+        id: Uuid,
+        row: Option<Map<String, Value>>,
+        values: Map<String, Value>,
+        state: RecordState,
+    ) {
+        let insert = row.is_none();
+        let mut columns = row.unwrap_or_else(|| {
+            let mut new = Map::new();
+            new.insert(coll.key.to_owned(), Value::String(id.to_string()));
+            let owner = match coll.access {
+                Access::Owned => Some("owner_id"),
+                Access::Event => Some("organizer_id"),
+                Access::Profile | Access::Attendance => None,
+            };
+            if let Some(owner) = owner {
+                new.insert(owner.to_owned(), Value::String(self.ctx.user.to_string()));
+            }
+            new
+        });
+        columns.extend(values.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if coll.deletable {
+            let deleted_at = match (state.is_deleted(), columns.remove("deleted_at")) {
+                (true, Some(at)) if !at.is_null() => at,
+                (true, _) => Value::String(chrono::Utc::now().to_rfc3339()),
+                (false, _) => Value::Null,
+            };
+            columns.insert("deleted_at".to_owned(), deleted_at);
+        }
+        match self
+            .pending
+            .iter_mut()
+            .find(|p| std::ptr::eq(p.coll, coll) && p.id == id)
+        {
+            Some(pending) => pending.values.extend(values),
+            None => self.pending.push(Pending {
+                coll,
+                id,
+                insert,
+                values,
+            }),
+        }
+        self.records.insert(
+            (coll.name, id),
+            Record {
+                columns: Some(columns),
+                state,
+            },
+        );
     }
 
     /// References to other records must stay within the user's own records and events.
@@ -454,7 +708,14 @@ impl Push<'_> {
                 continue;
             };
             let ok = match (coll.name, name.as_str()) {
-                (_, "contact_id") => db::sync::owns_contact(conn, self.ctx.user, target)?,
+                (_, "contact_id") => match self.records.get(&(super::CONTACTS.name, target)) {
+                    // Known to this push (locked with the batch, or written by it).
+                    Some(contact) => contact.columns.as_ref().is_some_and(|c| {
+                        Self::uuid_of(c, "owner_id") == Some(self.ctx.user)
+                            && c.get("deleted_at").is_none_or(Value::is_null)
+                    }),
+                    None => db::sync::owns_contact(conn, self.ctx.user, target)?,
+                },
                 (_, "event_id") | ("contacts", "met_at_event_id") => self.scope(conn)?.0.contains(&target),
                 _ => true,
             };

@@ -228,13 +228,20 @@ def main():
     data = "\n".join(lines) + "\n"
     copy_in = ("\\copy contacts (id, owner_id, name, organization, job_title, city, tags, emails, "
                "notes, how_we_met, starred, met_in_person) FROM STDIN")
-    t0 = time.perf_counter()
-    subprocess.run([PSQL, DB_URL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", copy_in],
-                   input=data, text=True, check=True)
-    copy_secs = time.perf_counter() - t0
+    # Twice, with fresh ids the second time; the faster run is the baseline (it varies with
+    # background vacuum more than the push does).
+    copy_secs = None
+    for attempt in range(2):
+        if attempt:
+            data = "\n".join(str(uuid.uuid4()) + line[36:] for line in lines) + "\n"
+        t0 = time.perf_counter()
+        subprocess.run([PSQL, DB_URL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", copy_in],
+                       input=data, text=True, check=True)
+        secs = time.perf_counter() - t0
+        copy_secs = secs if copy_secs is None else min(copy_secs, secs)
     copy_rate = CONTACTS * 10 / copy_secs
     rows.append(("baseline: COPY of the same contact rows into contacts (fields/s)",
-                 f"{copy_rate:,.0f}", f"{CONTACTS:,} rows in {copy_secs:.1f} s (triggers on); push = {push_rate / copy_rate:.2f}x COPY"))
+                 f"{copy_rate:,.0f}", f"{CONTACTS:,} rows in {copy_secs:.1f} s (best of 2, triggers on); push = {push_rate / copy_rate:.2f}x COPY"))
     t0 = time.perf_counter()
     out = subprocess.run([PSQL, DB_URL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
                           f"\\copy (SELECT to_jsonb(c) FROM contacts c WHERE owner_id = '{user}' "

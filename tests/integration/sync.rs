@@ -991,6 +991,14 @@ fn rows_without_view(app: &TestApp, table: &str) -> i64 {
 
 #[tokio::test]
 async fn a_record_pulled_from_its_view_reads_as_one_reconciled_from_its_merge_state() {
+    const TABLES: [&str; 6] = [
+        "events",
+        "contacts",
+        "reminders",
+        "interactions",
+        "profile_cards",
+        "attendances",
+    ];
     let app = spawn_app().await;
     let lise = app.register("Lise").await;
     let phone = Phone::new(&app, &lise, "iPhone").await;
@@ -1039,13 +1047,27 @@ async fn a_record_pulled_from_its_view_reads_as_one_reconciled_from_its_merge_st
             ],
         )
         .await;
+    let (first, _) = phone.pull_all(&app, None).await;
+    let attendance = first
+        .values()
+        .find(|c| c["collection"] == "attendances")
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .expect("the organizer's attendance");
     phone
         .push_ok(
             &app,
-            vec![phone.mutation("interactions", &interaction, "delete", json!({}))],
+            vec![
+                phone.mutation("interactions", &interaction, "delete", json!({})),
+                phone.mutation(
+                    "attendances",
+                    &attendance,
+                    "upsert",
+                    json!({ "status": "checked_in" }),
+                ),
+            ],
         )
         .await;
-    for table in ["events", "contacts", "reminders", "interactions", "profile_cards"] {
+    for table in TABLES {
         assert_eq!(
             rows_without_view(&app, table),
             0,
@@ -1053,10 +1075,11 @@ async fn a_record_pulled_from_its_view_reads_as_one_reconciled_from_its_merge_st
         );
     }
     let (from_views, _) = phone.pull_all(&app, None).await;
+    assert_eq!(from_views[&attendance]["record"]["status"], "checked_in");
     assert_eq!(from_views[&contact]["record"]["pronouns"], "elle");
     assert_eq!(from_views[&interaction]["deleted"], true);
 
-    for table in ["events", "contacts", "reminders", "interactions", "profile_cards"] {
+    for table in TABLES {
         app.sql(&format!("UPDATE {table} SET sync_view = NULL"));
     }
     let (from_states, _) = phone.pull_all(&app, None).await;
@@ -1064,6 +1087,13 @@ async fn a_record_pulled_from_its_view_reads_as_one_reconciled_from_its_merge_st
     for (id, change) in &from_views {
         assert_eq!(change, &from_states[id], "record {id}");
     }
+
+    // A view not written by sync (by hand) is not trusted: the row is read in full.
+    app.sql(&format!(
+        "UPDATE contacts SET sync_view = '{{\"deleted\": true}}' WHERE id = '{contact}'"
+    ));
+    let (by_hand, _) = phone.pull_all(&app, None).await;
+    assert_eq!(by_hand[&contact], from_states[&contact]);
 }
 
 #[tokio::test]

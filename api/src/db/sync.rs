@@ -16,8 +16,8 @@ use crate::sync::{Access, Collection, COLLECTIONS};
 
 #[derive(QueryableByName)]
 struct RowJson {
-    #[diesel(sql_type = Text)]
-    record: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    record: Option<String>,
     #[diesel(sql_type = Json)]
     meta: Value,
     #[diesel(sql_type = Nullable<Text>)]
@@ -29,8 +29,9 @@ struct RowJson {
 /// A synced row as stored, left unparsed where pull can pass it on as it is.
 #[derive(Debug, Clone)]
 pub struct SyncedRow {
-    /// The columns pull shows (`Collection::record_columns`) as a JSON object.
-    pub record: String,
+    /// The columns pull shows (`Collection::record_columns`) as a JSON object. Not read
+    /// (`None`) by [`rows_by_ids`] when the row has a view.
+    pub record: Option<String>,
     /// The key, who may see and write the row, `updated_at` and `deleted_at`
     /// (`Collection::meta_columns`).
     pub meta: Map<String, Value>,
@@ -44,7 +45,11 @@ pub struct SyncedRow {
 impl SyncedRow {
     /// Every column read, record and meta, as one map.
     pub fn columns(&self) -> Map<String, Value> {
-        let mut columns: Map<String, Value> = serde_json::from_str(&self.record).unwrap_or_default();
+        let mut columns: Map<String, Value> = self
+            .record
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok())
+            .unwrap_or_default();
         columns.extend(self.meta.clone());
         columns
     }
@@ -74,16 +79,17 @@ fn json_of<'a>(columns: impl IntoIterator<Item = &'a str>) -> Result<String, die
     ))
 }
 
-/// The select list of a synced row: record, meta, the merge state as text (always, or only
-/// when the row has no view) and the view.
-fn synced_row(coll: &Collection, state_always: bool) -> Result<String, diesel::result::Error> {
-    let state = if state_always {
-        "t.sync_state::text"
+/// The select list of a synced row: record, meta, the merge state as text and the view.
+/// With `all`, record and state always; else only for rows without a view.
+fn synced_row(coll: &Collection, all: bool) -> Result<String, diesel::result::Error> {
+    let (open, close) = if all {
+        ("", "")
     } else {
-        "CASE WHEN t.sync_view IS NULL THEN t.sync_state::text END"
+        ("CASE WHEN t.sync_view IS NULL THEN ", " END")
     };
     Ok(format!(
-        "{}::text AS record, {} AS meta, {state} AS state, t.sync_view AS view",
+        "{open}{}::text{close} AS record, {} AS meta, {open}t.sync_state::text{close} AS state, \
+         t.sync_view AS view",
         json_of(coll.record_columns())?,
         json_of(coll.meta_columns().iter().copied())?,
     ))
@@ -146,15 +152,17 @@ pub fn lock_rows(
     Ok(rows.into_iter().map(SyncedRow::from).collect())
 }
 
-/// The rows of `ids` (those that still exist); the merge state only of rows without a view.
+/// The rows of `ids` (those that still exist); with `all`, record and merge state of every
+/// row, else only of rows without a view.
 pub fn rows_by_ids(
     conn: &mut PgConnection,
     coll: &Collection,
     ids: &[Uuid],
+    all: bool,
 ) -> Result<Vec<SyncedRow>, diesel::result::Error> {
     let sql = format!(
         "SELECT {} FROM {} t WHERE t.{} = ANY($1)",
-        synced_row(coll, false)?,
+        synced_row(coll, all)?,
         coll.table,
         coll.key
     );

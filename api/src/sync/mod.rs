@@ -715,9 +715,11 @@ pub fn stored_state(text: &str) -> RecordState {
     serde_json::from_str(text).unwrap_or_default()
 }
 
-/// What pull sends of a record's merge state, stored beside it (`sync_view`) so pull need
-/// not read the state of a row in step with it: whether the record is deleted, the stamp of
-/// each field, and the values of fields only newer app versions know.
+/// What pull sends of a record, stored beside its merge state (`sync_view`) so pull need not
+/// read the state of a row in step with it: whether the record is deleted, the stamp of each
+/// field and the values of fields only newer app versions know, written by sync; and the
+/// record's columns as pull shows them, added by the database when the view is written
+/// (migration 000050).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PullView {
     pub deleted: bool,
@@ -725,6 +727,9 @@ pub struct PullView {
     pub stamps: Box<RawValue>,
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub extra: Map<String, Value>,
+    /// The record columns (`Collection::record_columns`) as a JSON object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<Box<RawValue>>,
 }
 
 impl PullView {
@@ -743,6 +748,7 @@ impl PullView {
             deleted: state.is_deleted(),
             stamps,
             extra,
+            record: None,
         }
     }
 
@@ -751,9 +757,12 @@ impl PullView {
         serde_json::to_string(&PullView::of(coll, state)).unwrap_or_default()
     }
 
-    /// A stored view, `None` if unreadable (the caller then reads the merge state).
+    /// A stored view with its record, `None` if unusable (the caller then reads the merge
+    /// state).
     pub fn parse(text: &str) -> Option<PullView> {
-        serde_json::from_str(text).ok()
+        serde_json::from_str::<PullView>(text)
+            .ok()
+            .filter(|v| v.record.is_some())
     }
 }
 

@@ -168,23 +168,21 @@ fn tombstone(coll: &'static Collection, id: Uuid) -> Change {
 
 /// The pull form of one record as `viewer` sees it.
 ///
-/// A row in step with its merge state carries its pull view; any other row is reconciled
-/// with its merge state first (see [`reconcile`]), which gives the same answer.
+/// `row` is the loaded row and its parsed pull view. A row in step with its merge state
+/// carries its view; any other row is reconciled with its merge state first (see
+/// [`reconcile`]), which gives the same answer.
 pub fn render(
     coll: &'static Collection,
     schema: &SyncSchema,
     viewer: &Viewer,
     id: Uuid,
-    row: Option<SyncedRow>,
+    row: Option<(SyncedRow, Option<PullView>)>,
 ) -> Change {
-    let (Some(row), Some(cs)) = (row, schema.get(coll.name)) else {
+    let (Some((row, view)), Some(cs)) = (row, schema.get(coll.name)) else {
         return tombstone(coll, id);
     };
     let SyncedRow {
-        record,
-        meta,
-        state,
-        view,
+        record, meta, state, ..
     } = row;
     if !viewer.sees(coll, &meta) {
         return tombstone(coll, id);
@@ -195,25 +193,27 @@ pub fn render(
         .copied()
         .filter(|name| viewer.hides(coll, &meta, name))
         .collect();
-    let (view, mut columns) = match view.as_deref().and_then(PullView::parse) {
+    let (mut view, columns) = match view {
         Some(view) => (view, None),
         None => {
-            let mut columns: Map<String, Value> = serde_json::from_str(&record).unwrap_or_default();
+            let mut columns: Map<String, Value> = record
+                .as_deref()
+                .and_then(|r| serde_json::from_str(r).ok())
+                .unwrap_or_default();
             columns.extend(meta);
             let mut state = stored_state(state.as_deref().unwrap_or("{}"));
             reconcile(coll, cs, &mut state, &columns);
             (PullView::of(coll, &state), Some(columns))
         }
     };
-    let record = match (&mut columns, hidden.is_empty() && view.extra.is_empty()) {
-        // In step, nothing to hide or add: the row's JSON goes out as PostgreSQL wrote it.
-        (None, true) => RawValue::from_string(record).ok(),
-        (columns, _) => {
-            let mut all = match columns.take() {
-                Some(columns) => columns,
-                None => serde_json::from_str(&record).unwrap_or_default(),
-            };
-            let mut shown = view.extra;
+    let record = match (view.record.take(), columns) {
+        // In step, nothing to hide or add: the view's record goes out as stored.
+        (Some(record), None) if hidden.is_empty() && view.extra.is_empty() => Some(record),
+        (record, columns) => {
+            let mut all = columns
+                .or_else(|| record.and_then(|r| serde_json::from_str(r.get()).ok()))
+                .unwrap_or_default();
+            let mut shown = std::mem::take(&mut view.extra);
             for name in coll.record_columns().filter(|n| !hidden.contains(n)) {
                 shown.insert(name.to_owned(), all.remove(name).unwrap_or(Value::Null));
             }
@@ -305,7 +305,8 @@ pub fn pull(
                 }
             }
             order.reverse();
-            let mut loaded: HashMap<(&'static str, Uuid), SyncedRow> = HashMap::with_capacity(order.len());
+            let mut loaded: HashMap<(&'static str, Uuid), (SyncedRow, Option<PullView>)> =
+                HashMap::with_capacity(order.len());
             for coll in super::COLLECTIONS {
                 let ids: Vec<Uuid> = order
                     .iter()
@@ -315,9 +316,23 @@ pub fn pull(
                 if ids.is_empty() {
                     continue;
                 }
-                for row in db::sync::rows_by_ids(conn, coll, &ids)? {
-                    if let Some(id) = uuid_of(&row.meta, coll.key) {
-                        loaded.insert((coll.name, id), row);
+                let mut unusable = Vec::new();
+                for row in db::sync::rows_by_ids(conn, coll, &ids, false)? {
+                    let Some(id) = uuid_of(&row.meta, coll.key) else {
+                        continue;
+                    };
+                    let view = row.view.as_deref().and_then(PullView::parse);
+                    if row.view.is_some() && view.is_none() {
+                        // A view not written by sync (by hand, say): read the row in full.
+                        unusable.push(id);
+                    }
+                    loaded.insert((coll.name, id), (row, view));
+                }
+                if !unusable.is_empty() {
+                    for row in db::sync::rows_by_ids(conn, coll, &unusable, true)? {
+                        if let Some(id) = uuid_of(&row.meta, coll.key) {
+                            loaded.insert((coll.name, id), (row, None));
+                        }
                     }
                 }
             }

@@ -1132,6 +1132,21 @@ async fn a_write_outside_sync_clears_the_view_so_pull_reconciles_it() {
     assert_eq!(seen[&id]["stamps"]["name"].as_str().unwrap(), phone_stamp);
 }
 
+/// A contact created then deleted, then a reminder that refers to it, in one batch.
+fn created_deleted_then_referred(phone: &Phone, contact: &str, reminder: &str) -> Vec<Value> {
+    vec![
+        phone.mutation("contacts", contact, "upsert", json!({ "name": "Paul" })),
+        phone.mutation("contacts", contact, "delete", json!({})),
+        phone.mutation(
+            "reminders",
+            reminder,
+            "upsert",
+            json!({ "title": "Rappeler Paul", "contact_id": contact, "due_local": "2026-12-01T09:00:00",
+                    "timezone": "Europe/Paris" }),
+        ),
+    ]
+}
+
 #[tokio::test]
 async fn a_record_the_database_refuses_is_rejected_alone_and_the_rest_of_the_batch_applies() {
     let app = spawn_app().await;
@@ -1152,17 +1167,10 @@ async fn a_record_the_database_refuses_is_rejected_alone_and_the_rest_of_the_bat
                             "ends_at": "2026-12-03T17:00:00Z", "timezone": "Europe/Paris" }),
                 ),
                 phone.mutation("contacts", &claire, "upsert", json!({ "city": "Lyon" })),
-                phone.mutation("contacts", &gone, "upsert", json!({ "name": "Paul" })),
-                phone.mutation("contacts", &gone, "delete", json!({})),
-                // Refers to a contact deleted earlier in the same batch.
-                phone.mutation(
-                    "reminders",
-                    &reminder,
-                    "upsert",
-                    json!({ "title": "Rappeler Paul", "contact_id": gone, "due_local": "2026-12-01T09:00:00",
-                            "timezone": "Europe/Paris" }),
-                ),
-            ],
+            ]
+            .into_iter()
+            .chain(created_deleted_then_referred(&phone, &gone, &reminder))
+            .collect(),
         )
         .await;
     let statuses: Vec<&str> = body["results"]
@@ -1202,20 +1210,7 @@ async fn a_record_the_database_refuses_is_rejected_alone_and_the_rest_of_the_bat
     // The same reference in a batch the database accepts whole.
     let (other, later) = (new_id(), new_id());
     let body = phone
-        .push(
-            &app,
-            vec![
-                phone.mutation("contacts", &other, "upsert", json!({ "name": "Marc" })),
-                phone.mutation("contacts", &other, "delete", json!({})),
-                phone.mutation(
-                    "reminders",
-                    &later,
-                    "upsert",
-                    json!({ "title": "Rappeler Marc", "contact_id": other, "due_local": "2026-12-01T09:00:00",
-                            "timezone": "Europe/Paris" }),
-                ),
-            ],
-        )
+        .push(&app, created_deleted_then_referred(&phone, &other, &later))
         .await;
     assert_eq!(body["results"][1]["status"], "applied", "{body}");
     assert_eq!(

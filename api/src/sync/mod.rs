@@ -814,19 +814,24 @@ pub fn settle(
     if let Some(owner) = owner {
         let rows: Vec<crate::db::sync::NewConflict> = conflicts
             .into_iter()
-            .map(|c| crate::db::sync::NewConflict {
-                user_id: owner,
-                collection: coll.name.to_owned(),
-                record_id: id,
-                field: c.field,
-                kind: c.kind.as_str().to_owned(),
-                kept: c.kept,
-                lost: c.lost,
-                lost_stamp: c.lost_stamp.to_string(),
-                lost_device: sync_core::node_hex(c.lost_device),
-            })
+            .map(|c| conflict_row(owner, coll, id, c))
             .collect();
         crate::db::sync::insert_conflicts(conn, &rows)?;
     }
     Ok(())
+}
+
+/// A conflict the merge reported on record `id` of `coll`, as kept for `user` to see.
+pub fn conflict_row(user: Uuid, coll: &Collection, id: Uuid, c: Conflict) -> crate::db::sync::NewConflict {
+    crate::db::sync::NewConflict {
+        user_id: user,
+        collection: coll.name.to_owned(),
+        record_id: id,
+        field: c.field,
+        kind: c.kind.as_str().to_owned(),
+        kept: c.kept,
+        lost: c.lost,
+        lost_stamp: c.lost_stamp.to_string(),
+        lost_device: sync_core::node_hex(c.lost_device),
+    }
 }

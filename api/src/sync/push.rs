@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use std::collections::HashMap;
 
-use super::{column_value, element, reconcile, stored_state, Access, Collection, PullView, Ty};
+use super::{column_value, conflict_row, element, reconcile, stored_state, Access, Collection, PullView, Ty};
 use crate::db;
 use crate::db::sync::{NewConflict, RowWrite, StateWrite};
 use crate::domain::{resolve_local, Region, TimeZone};
@@ -613,18 +613,9 @@ impl<'a> Push<'a> {
         self.check_references(conn, coll, &values, &outcome.changed_fields)?;
         self.derive(coll, row.as_ref(), &mut values, &outcome.changed_fields)?;
 
-        let conflicts = conflicts.into_iter().map(|c| NewConflict {
-            user_id: self.ctx.user,
-            collection: coll.name.to_owned(),
-            record_id: id,
-            field: c.field,
-            kind: c.kind.as_str().to_owned(),
-            kept: c.kept,
-            lost: c.lost,
-            lost_stamp: c.lost_stamp.to_string(),
-            lost_device: sync_core::node_hex(c.lost_device),
-        });
-        self.conflicts.extend(conflicts);
+        let user = self.ctx.user;
+        self.conflicts
+            .extend(conflicts.into_iter().map(|c| conflict_row(user, coll, id, c)));
         if row.is_none() && coll.access == Access::Event {
             // Its organizer is now a member: later mutations may refer to it.
             self.scope(conn)?;

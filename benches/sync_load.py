@@ -144,15 +144,35 @@ def push(token, count, label):
     return share * PUSHERS, elapsed
 
 
-def pull_all(token, dev):
+def fetch(path, token):
+    """GET with gzip: the decompressed body and its size on the wire."""
+    req = urllib.request.Request(URL + path, method="GET")
+    req.add_header("Authorization", "Bearer " + token)
+    req.add_header("Accept-Encoding", "gzip")
+    with urllib.request.urlopen(req, timeout=120) as res:
+        raw = res.read()
+        wire = len(raw)
+        if res.headers.get("Content-Encoding") == "gzip":
+            raw = gzip.decompress(raw)
+        return raw, wire
+
+
+def pull_all(token, dev, parse=True):
+    """Pulls every page of dev's scope. With parse, every page is parsed as a phone would;
+    without, only its cursor and has_more are read (the page object ends with them)."""
     cursor, pages, changes, wire, cursors = None, 0, 0, 0, []
     t0 = time.perf_counter()
     while True:
         path = f"/v1/sync/pull?device_id={dev}&limit=1000" + (f"&cursor={cursor}" if cursor else "")
-        body, n = call("GET", path, token, gzip_ok=True)
+        raw, n = fetch(path, token)
         wire += n
         pages += 1
-        changes += len(body["changes"])
+        if parse:
+            body = json.loads(raw)
+            changes += len(body["changes"])
+        else:
+            changes += raw.count(b'"collection":')
+            body = json.loads(b"{" + raw[raw.rindex(b'"cursor":'):])
         cursor = body["cursor"]
         cursors.append(cursor)
         if not body["has_more"]:
@@ -160,31 +180,14 @@ def pull_all(token, dev):
     return time.perf_counter() - t0, changes, wire, pages, cursors
 
 
-def pull_all_light(token, dev, out):
-    """Pulls every page, reading only the cursor and has_more from each (no JSON parsing)."""
-    cursor, changes = None, 0
-    while True:
-        path = f"/v1/sync/pull?device_id={dev}&limit=1000" + (f"&cursor={cursor}" if cursor else "")
-        req = urllib.request.Request(URL + path, method="GET")
-        req.add_header("Authorization", "Bearer " + token)
-        req.add_header("Accept-Encoding", "gzip")
-        with urllib.request.urlopen(req, timeout=120) as res:
-            raw = res.read()
-            if res.headers.get("Content-Encoding") == "gzip":
-                raw = gzip.decompress(raw)
-        changes += raw.count(b'"collection":')
-        # The page object ends with its cursor, has_more and last_mutation_id.
-        tail = json.loads(b"{" + raw[raw.rindex(b'"cursor":'):])
-        cursor = tail["cursor"]
-        if not tail["has_more"]:
-            out.append(changes)
-            return
+def pull_light(token, dev, out):
+    out.append(pull_all(token, dev, parse=False)[1])
 
 
 def pull_concurrently(token):
     devs = [device(token, f"puller {k}") for k in range(PULLERS)]
     done = []
-    threads = [threading.Thread(target=pull_all_light, args=(token, d, done)) for d in devs]
+    threads = [threading.Thread(target=pull_light, args=(token, d, done)) for d in devs]
     t0 = time.perf_counter()
     for t in threads:
         t.start()

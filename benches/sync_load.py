@@ -46,7 +46,8 @@ def say(msg):
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
-def call(method, path, token=None, body=None, gzip_ok=False):
+def request(method, path, token=None, body=None, gzip_ok=False):
+    """The response body (decompressed) and its size on the wire."""
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(URL + path, data=data, method=method)
     if data is not None:
@@ -60,7 +61,12 @@ def call(method, path, token=None, body=None, gzip_ok=False):
         wire = len(raw)
         if res.headers.get("Content-Encoding") == "gzip":
             raw = gzip.decompress(raw)
-        return json.loads(raw) if raw else None, wire
+        return raw, wire
+
+
+def call(method, path, token=None, body=None, gzip_ok=False):
+    raw, wire = request(method, path, token, body, gzip_ok)
+    return json.loads(raw) if raw else None, wire
 
 
 def psql(sql, stdin=None):
@@ -144,19 +150,6 @@ def push(token, count, label):
     return share * PUSHERS, elapsed
 
 
-def fetch(path, token):
-    """GET with gzip: the decompressed body and its size on the wire."""
-    req = urllib.request.Request(URL + path, method="GET")
-    req.add_header("Authorization", "Bearer " + token)
-    req.add_header("Accept-Encoding", "gzip")
-    with urllib.request.urlopen(req, timeout=120) as res:
-        raw = res.read()
-        wire = len(raw)
-        if res.headers.get("Content-Encoding") == "gzip":
-            raw = gzip.decompress(raw)
-        return raw, wire
-
-
 def pull_all(token, dev, parse=True):
     """Pulls every page of dev's scope. With parse, every page is parsed as a phone would;
     without, only its cursor and has_more are read (the page object ends with them)."""
@@ -164,7 +157,7 @@ def pull_all(token, dev, parse=True):
     t0 = time.perf_counter()
     while True:
         path = f"/v1/sync/pull?device_id={dev}&limit=1000" + (f"&cursor={cursor}" if cursor else "")
-        raw, n = fetch(path, token)
+        raw, n = request("GET", path, token, gzip_ok=True)
         wire += n
         pages += 1
         if parse:

@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::schema::{devices, sync_conflicts, sync_horizon};
-use crate::sync::{Access, Collection, COLLECTIONS};
+use crate::sync::{Collection, COLLECTIONS};
 
 #[derive(QueryableByName)]
 struct RowJson {
@@ -172,14 +172,6 @@ pub fn rows_by_ids(
     Ok(rows.into_iter().map(SyncedRow::from).collect())
 }
 
-fn owner_column(coll: &Collection) -> Option<&'static str> {
-    match coll.access {
-        Access::Owned => Some("owner_id"),
-        Access::Event => Some("organizer_id"),
-        Access::Profile | Access::Attendance => None,
-    }
-}
-
 /// A merge state to store: the state and its pull view.
 pub struct StateWrite<'a> {
     pub state: &'a Value,
@@ -217,7 +209,7 @@ fn rows_param(coll: &Collection, rows: &[&RowWrite]) -> Value {
             .map(|row| {
                 let mut values = row.values.clone();
                 values.insert(coll.key.to_owned(), Value::String(row.id.to_string()));
-                if let Some(owner) = owner_column(coll) {
+                if let Some(owner) = coll.owner_column() {
                     values.insert(owner.to_owned(), Value::String(row.owner.to_string()));
                 }
                 serde_json::json!({
@@ -247,7 +239,7 @@ pub fn insert_rows(
 ) -> Result<(), diesel::result::Error> {
     for (shape, members) in by_shape(rows) {
         let mut columns = vec![coll.key.to_owned()];
-        columns.extend(owner_column(coll).map(str::to_owned));
+        columns.extend(coll.owner_column().map(str::to_owned));
         for name in shape {
             columns.push(column(name)?.to_owned());
         }

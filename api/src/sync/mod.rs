@@ -335,6 +335,15 @@ impl Collection {
         self.derived.contains(&name)
     }
 
+    /// The column holding the user a new record belongs to, if the table has one.
+    pub fn owner_column(&self) -> Option<&'static str> {
+        match self.access {
+            Access::Owned => Some("owner_id"),
+            Access::Event => Some("organizer_id"),
+            Access::Profile | Access::Attendance => None,
+        }
+    }
+
     /// The columns pull shows: the synced fields, then the derived ones.
     pub fn record_columns(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.fields

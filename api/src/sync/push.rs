@@ -641,12 +641,7 @@ impl<'a> Push<'a> {
         let mut columns = row.unwrap_or_else(|| {
             let mut new = Map::new();
             new.insert(coll.key.to_owned(), Value::String(id.to_string()));
-            let owner = match coll.access {
-                Access::Owned => Some("owner_id"),
-                Access::Event => Some("organizer_id"),
-                Access::Profile | Access::Attendance => None,
-            };
-            if let Some(owner) = owner {
+            if let Some(owner) = coll.owner_column() {
                 new.insert(owner.to_owned(), Value::String(self.ctx.user.to_string()));
             }
             new

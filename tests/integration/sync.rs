@@ -1218,3 +1218,57 @@ async fn a_record_the_database_refuses_is_rejected_alone_and_the_rest_of_the_bat
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_contact_deleted_by_a_phone_takes_its_interactions_and_reminders_with_it() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (claire, lunch, call_back, other, other_lunch) = (new_id(), new_id(), new_id(), new_id(), new_id());
+    let lunch_with = |id: &str, contact: &str| {
+        phone.mutation(
+            "interactions",
+            id,
+            "upsert",
+            json!({ "contact_id": contact, "kind": "meal", "occurred_at": "2026-11-21T12:30:00Z" }),
+        )
+    };
+    phone
+        .push_ok(
+            &app,
+            vec![
+                phone.mutation("contacts", &claire, "upsert", json!({ "name": "Claire" })),
+                phone.mutation("contacts", &other, "upsert", json!({ "name": "Marc" })),
+                lunch_with(&lunch, &claire),
+                lunch_with(&other_lunch, &other),
+                phone.mutation(
+                    "reminders",
+                    &call_back,
+                    "upsert",
+                    json!({ "title": "Rappeler Claire", "contact_id": claire, "due_local": "2026-12-01T09:00:00",
+                            "timezone": "Europe/Paris" }),
+                ),
+            ],
+        )
+        .await;
+    let (_, cursor) = phone.pull_all(&app, None).await;
+
+    phone
+        .push_ok(
+            &app,
+            vec![phone.mutation("contacts", &claire, "delete", json!({}))],
+        )
+        .await;
+    let reminder = app.get(&format!("/v1/reminders/{call_back}"), &lise.token).await;
+    assert_eq!(reminder.status, 404);
+    let kept = app
+        .get(&format!("/v1/contacts/{other}/interactions"), &lise.token)
+        .await;
+    assert_eq!(kept.status, 200, "{}", kept.text);
+    assert!(kept.text.contains(&other_lunch), "{}", kept.text);
+    let (seen, _) = phone.pull_all(&app, Some(cursor)).await;
+    for id in [&claire, &lunch, &call_back] {
+        assert_eq!(seen[id]["deleted"], true, "{id}");
+    }
+    assert!(!seen.contains_key(&other_lunch));
+}

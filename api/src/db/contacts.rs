@@ -203,8 +203,8 @@ pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<(), ApiE
         if n == 0 {
             return Err(ApiError::NotFound);
         }
-        super::interactions::delete_for_contact(conn, owner, id)?;
-        super::reminders::delete_for_contact(conn, owner, id)?;
+        super::interactions::delete_for_contacts(conn, owner, &[id])?;
+        super::reminders::delete_for_contacts(conn, owner, &[id])?;
         Ok(())
     })
 }

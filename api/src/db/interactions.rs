@@ -132,10 +132,14 @@ pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<Uuid, Ap
     .get_result(conn)?)
 }
 
-pub fn delete_for_contact(conn: &mut PgConnection, owner: Uuid, contact_id: Uuid) -> Result<usize, ApiError> {
-    Ok(diesel::update(
+pub fn delete_for_contacts(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    contact_ids: &[Uuid],
+) -> diesel::QueryResult<usize> {
+    diesel::update(
         interactions::table
-            .filter(interactions::contact_id.eq(contact_id))
+            .filter(interactions::contact_id.eq_any(contact_ids))
             .filter(interactions::owner_id.eq(owner))
             .filter(interactions::deleted_at.is_null()),
     )
@@ -143,7 +147,7 @@ pub fn delete_for_contact(conn: &mut PgConnection, owner: Uuid, contact_id: Uuid
         interactions::deleted_at.eq(diesel::dsl::now),
         interactions::updated_at.eq(diesel::dsl::now),
     ))
-    .execute(conn)?)
+    .execute(conn)
 }
 
 /// When the latest live interaction with the contact happened.

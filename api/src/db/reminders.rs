@@ -166,10 +166,14 @@ pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<(), ApiE
     Ok(())
 }
 
-pub fn delete_for_contact(conn: &mut PgConnection, owner: Uuid, contact_id: Uuid) -> Result<usize, ApiError> {
-    Ok(diesel::update(
+pub fn delete_for_contacts(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    contact_ids: &[Uuid],
+) -> diesel::QueryResult<usize> {
+    diesel::update(
         reminders::table
-            .filter(reminders::contact_id.eq(contact_id))
+            .filter(reminders::contact_id.eq_any(contact_ids))
             .filter(reminders::owner_id.eq(owner))
             .filter(reminders::deleted_at.is_null()),
     )
@@ -177,7 +181,7 @@ pub fn delete_for_contact(conn: &mut PgConnection, owner: Uuid, contact_id: Uuid
         reminders::deleted_at.eq(diesel::dsl::now),
         reminders::updated_at.eq(diesel::dsl::now),
     ))
-    .execute(conn)?)
+    .execute(conn)
 }
 
 /// The contact's open keep-in-touch reminder, if any.

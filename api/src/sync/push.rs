@@ -159,6 +159,8 @@ struct Push<'a> {
     records: HashMap<(&'static str, Uuid), Record>,
     pending: Vec<Pending>,
     conflicts: Vec<NewConflict>,
+    /// Contacts this push deleted, whose interactions and reminders are deleted at flush.
+    deleted_contacts: Vec<Uuid>,
 }
 
 /// Applies `mutations` in order for `ctx.device`, in one transaction.
@@ -212,6 +214,7 @@ impl<'a> Push<'a> {
             records: HashMap::new(),
             pending: Vec::new(),
             conflicts: Vec::new(),
+            deleted_contacts: Vec::new(),
         }
     }
 
@@ -344,6 +347,7 @@ impl<'a> Push<'a> {
                 if outcome.is_err() {
                     self.pending.clear();
                     self.conflicts.clear();
+                    self.deleted_contacts.clear();
                     self.scope = None;
                 }
                 outcome
@@ -403,6 +407,11 @@ impl<'a> Push<'a> {
             if !updates.is_empty() {
                 db::sync::update_rows(conn, coll, &updates)?;
             }
+        }
+        let deleted_contacts = std::mem::take(&mut self.deleted_contacts);
+        if !deleted_contacts.is_empty() {
+            db::interactions::delete_for_contacts(conn, self.ctx.user, &deleted_contacts)?;
+            db::reminders::delete_for_contacts(conn, self.ctx.user, &deleted_contacts)?;
         }
         db::sync::insert_conflicts(conn, &std::mem::take(&mut self.conflicts))?;
         Ok(())
@@ -623,6 +632,13 @@ impl<'a> Push<'a> {
                 events.push(id);
                 organised.push(id);
             }
+        }
+        let was_alive = row
+            .as_ref()
+            .is_some_and(|r| r.get("deleted_at").is_none_or(Value::is_null));
+        if std::ptr::eq(coll, &super::CONTACTS) && was_alive && state.is_deleted() {
+            // As the REST delete does: the contact's interactions and reminders go with it.
+            self.deleted_contacts.push(id);
         }
         self.remember_write(coll, id, row, values, state);
         Ok(true)

@@ -406,6 +406,13 @@ pub fn element(elem: Elem, value: &Value, region: Option<Region>) -> Result<Valu
     Ok(Value::String(text))
 }
 
+/// The UUID in column `key` of a row read as JSON.
+fn uuid_of(row: &Map<String, Value>, key: &str) -> Option<Uuid> {
+    row.get(key)
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+}
+
 fn expect_str<'a>(v: &'a Value, what: &str) -> Result<&'a str, InvalidValue> {
     v.as_str()
         .ok_or_else(|| InvalidValue::new("invalid_type", format!("must be {what}")))
@@ -804,11 +811,7 @@ pub fn settle(
     if state == before && had_view {
         return Ok(());
     }
-    let owner = ["owner_id", "organizer_id"].iter().find_map(|k| {
-        row.get(*k)
-            .and_then(Value::as_str)
-            .and_then(|s| Uuid::parse_str(s).ok())
-    });
+    let owner = ["owner_id", "organizer_id"].iter().find_map(|k| uuid_of(&row, k));
     let state_json = serde_json::to_value(&state).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
     let view = PullView::text_of(coll, &state);
     crate::db::sync::set_state(

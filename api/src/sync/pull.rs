@@ -23,7 +23,7 @@ use sync_core::SyncSchema;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{empty_object, reconcile, stored_state, Access, Collection, PullView};
+use super::{empty_object, reconcile, stored_state, uuid_of, Access, Collection, PullView};
 use crate::db;
 use crate::db::sync::{Position, SyncedRow};
 use crate::error::ApiError;
@@ -117,12 +117,6 @@ pub struct Viewer {
     pub user: Uuid,
     pub events: Vec<Uuid>,
     pub organised: Vec<Uuid>,
-}
-
-fn uuid_of(row: &Map<String, Value>, key: &str) -> Option<Uuid> {
-    row.get(key)
-        .and_then(Value::as_str)
-        .and_then(|s| Uuid::parse_str(s).ok())
 }
 
 impl Viewer {

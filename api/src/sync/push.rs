@@ -17,7 +17,9 @@ use uuid::Uuid;
 
 use std::collections::HashMap;
 
-use super::{column_value, conflict_row, element, reconcile, stored_state, Access, Collection, PullView, Ty};
+use super::{
+    column_value, conflict_row, element, reconcile, stored_state, uuid_of, Access, Collection, PullView, Ty,
+};
 use crate::db;
 use crate::db::sync::{NewConflict, RowWrite, StateWrite};
 use crate::domain::{resolve_local, Region, TimeZone};
@@ -260,16 +262,16 @@ impl<'a> Push<'a> {
         mutations: &[Value],
     ) -> Result<(), diesel::result::Error> {
         let mut wanted: HashMap<&'static str, Vec<Uuid>> = HashMap::new();
-        let uuid = |v: Option<&Value>| v.and_then(Value::as_str).and_then(|s| Uuid::parse_str(s).ok());
-        for wire in mutations {
+        for wire in mutations.iter().filter_map(Value::as_object) {
             let coll = wire
                 .get("collection")
                 .and_then(Value::as_str)
                 .and_then(super::collection);
-            if let (Some(coll), Some(id)) = (coll, uuid(wire.get("id"))) {
+            if let (Some(coll), Some(id)) = (coll, uuid_of(wire, "id")) {
                 wanted.entry(coll.name).or_default().push(id);
             }
-            if let Some(contact) = uuid(wire.get("fields").and_then(|f| f.get("contact_id"))) {
+            let fields = wire.get("fields").and_then(Value::as_object);
+            if let Some(contact) = fields.and_then(|f| uuid_of(f, "contact_id")) {
                 wanted.entry(super::CONTACTS.name).or_default().push(contact);
             }
         }
@@ -280,7 +282,7 @@ impl<'a> Push<'a> {
             ids.sort_unstable();
             ids.dedup();
             for row in db::sync::lock_rows(conn, coll, &ids)? {
-                let Some(id) = Self::uuid_of(&row.meta, coll.key) else {
+                let Some(id) = uuid_of(&row.meta, coll.key) else {
                     continue;
                 };
                 self.records.insert((coll.name, id), Self::known(row));
@@ -476,12 +478,6 @@ impl<'a> Push<'a> {
             .ok_or_else(|| Fail::Rejected(ApiError::internal("scope missing")))
     }
 
-    fn uuid_of(row: &Map<String, Value>, key: &str) -> Option<Uuid> {
-        row.get(key)
-            .and_then(Value::as_str)
-            .and_then(|s| Uuid::parse_str(s).ok())
-    }
-
     /// Who may write this record: refuses what the user may not touch.
     fn check_access(
         &mut self,
@@ -494,7 +490,7 @@ impl<'a> Push<'a> {
         let me = self.ctx.user;
         match coll.access {
             Access::Owned => {
-                if row.is_some_and(|r| Self::uuid_of(r, "owner_id") != Some(me)) {
+                if row.is_some_and(|r| uuid_of(r, "owner_id") != Some(me)) {
                     return Err(unavailable().into());
                 }
             }
@@ -512,7 +508,7 @@ impl<'a> Push<'a> {
             }
             Access::Event => {
                 if let Some(row) = row {
-                    if Self::uuid_of(row, "organizer_id") != Some(me) {
+                    if uuid_of(row, "organizer_id") != Some(me) {
                         let (events, _) = self.scope(conn)?;
                         return Err(if events.contains(&id) {
                             read_only("Only the organizer can change an event.")
@@ -531,11 +527,11 @@ impl<'a> Push<'a> {
                     )
                     .into());
                 };
-                let event = Self::uuid_of(row, "event_id");
+                let event = uuid_of(row, "event_id");
                 let (events, organised) = self.scope(conn)?;
                 let organizer = event.is_some_and(|e| organised.contains(&e));
                 let member = event.is_some_and(|e| events.contains(&e));
-                let own = Self::uuid_of(row, "user_id") == Some(me);
+                let own = uuid_of(row, "user_id") == Some(me);
                 let allowed: &[&str] = if organizer {
                     &["status", "role"]
                 } else if own {
@@ -713,7 +709,7 @@ impl<'a> Push<'a> {
                 (_, "contact_id") => match self.records.get(&(super::CONTACTS.name, target)) {
                     // Known to this push (locked with the batch, or written by it).
                     Some(contact) => contact.columns.as_ref().is_some_and(|c| {
-                        Self::uuid_of(c, "owner_id") == Some(self.ctx.user)
+                        uuid_of(c, "owner_id") == Some(self.ctx.user)
                             && c.get("deleted_at").is_none_or(Value::is_null)
                     }),
                     None => db::sync::owns_contact(conn, self.ctx.user, target)?,
@@ -742,10 +738,7 @@ impl<'a> Push<'a> {
     ) -> Result<(), Fail> {
         match coll.name {
             "reminders" => {
-                let local = values
-                    .get("due_local")
-                    .and_then(Value::as_str)
-                    .and_then(|s| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok());
+                let local = values.get("due_local").and_then(|v| super::local(v).ok());
                 let zone = values
                     .get("timezone")
                     .and_then(Value::as_str)

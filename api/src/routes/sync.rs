@@ -195,7 +195,7 @@ pub async fn wait_for_changes(
         crate::db::sync::device_last_mutation(conn, user, device)?.ok_or(ApiError::NotFound)?;
         let after = pull::check_horizon(cursor, crate::db::sync::horizon(conn)?)?;
         let (events, _) = crate::db::sync::scope_events(conn, user)?;
-        Ok((pull::changed_since(conn, user, after)?, events))
+        Ok((pull::changed_since(conn, user, &events, after)?, events))
     };
     let (changed, events) = state.db.run(check).await?;
     if changed {

@@ -343,15 +343,20 @@ pub fn pull(
         })
 }
 
-/// Whether `user`'s scope changed after `cursor` (for the long poll).
-pub fn changed_since(conn: &mut PgConnection, user: Uuid, cursor: Cursor) -> Result<bool, ApiError> {
-    let (events, _) = db::sync::scope_events(conn, user)?;
-    if db::sync::has_changes_after(conn, user, &events, cursor.sent)? {
+/// Whether `user`'s scope (their own records and those of `events`) changed after `cursor`
+/// (for the long poll).
+pub fn changed_since(
+    conn: &mut PgConnection,
+    user: Uuid,
+    events: &[Uuid],
+    cursor: Cursor,
+) -> Result<bool, ApiError> {
+    if db::sync::has_changes_after(conn, user, events, cursor.sent)? {
         return Ok(true);
     }
     if cursor.sent > cursor.settled {
         let fence = db::sync::fence(conn)?;
-        let settled = db::sync::changes_settled(conn, user, &events, cursor.settled, cursor.sent, fence, 1)?;
+        let settled = db::sync::changes_settled(conn, user, events, cursor.settled, cursor.sent, fence, 1)?;
         return Ok(!settled.is_empty());
     }
     Ok(false)

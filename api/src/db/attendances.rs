@@ -127,13 +127,17 @@ pub fn list_for_organizer(
         .select(attendee_columns())
         .into_boxed();
     if let Some((at, id)) = after {
-        select = select.filter(
-            attendances::created_at
-                .gt(at)
-                .or(attendances::created_at.eq(at).and(attendances::id.gt(id))),
-        );
+        select = select.filter(listed_after(at, id));
     }
     Ok(select.load(conn)?)
+}
+
+/// Attendances listed after (`at`, `id`) in the attendee lists' order (joined, then id).
+#[diesel::dsl::auto_type]
+fn listed_after(at: DateTime<Utc>, id: Uuid) -> _ {
+    attendances::created_at
+        .gt(at)
+        .or(attendances::created_at.eq(at).and(attendances::id.gt(id)))
 }
 
 /// One attendance of an event `organizer` runs.
@@ -444,11 +448,7 @@ pub fn list_consenting_for_attendee(
         .select(attendee_columns())
         .into_boxed();
     if let Some((at, id)) = after {
-        select = select.filter(
-            attendances::created_at
-                .gt(at)
-                .or(attendances::created_at.eq(at).and(attendances::id.gt(id))),
-        );
+        select = select.filter(listed_after(at, id));
     }
     Ok(select.load(conn)?)
 }

@@ -231,39 +231,47 @@ fn rows_source(coll: &Collection) -> String {
     )
 }
 
+/// Runs, for each shape of values among `rows`, the statement `sql` builds for it, with the
+/// rows of that shape as $1 (see [`rows_source`]).
+fn write_by_shape(
+    conn: &mut PgConnection,
+    coll: &Collection,
+    rows: &[RowWrite],
+    sql: impl Fn(Vec<&str>) -> String,
+) -> Result<(), diesel::result::Error> {
+    for (shape, members) in by_shape(rows) {
+        let shape = shape.into_iter().map(column).collect::<Result<Vec<_>, _>>()?;
+        diesel::sql_query(sql(shape))
+            .bind::<Jsonb, _>(rows_param(coll, &members))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
 /// Inserts records created by a push, one statement per shape of values.
 pub fn insert_rows(
     conn: &mut PgConnection,
     coll: &Collection,
     rows: &[RowWrite],
 ) -> Result<(), diesel::result::Error> {
-    for (shape, members) in by_shape(rows) {
-        let mut columns = vec![coll.key.to_owned()];
-        columns.extend(coll.owner_column().map(str::to_owned));
-        for name in shape {
-            columns.push(column(name)?.to_owned());
-        }
+    write_by_shape(conn, coll, rows, |shape| {
+        let mut columns: Vec<&str> = [coll.key].into_iter().chain(coll.owner_column()).collect();
+        columns.extend(shape);
         let mut selects: Vec<String> = columns.iter().map(|c| format!("s.{c}")).collect();
-        columns.push("sync_state".into());
-        selects.push("e->'state'".into());
-        columns.push("sync_view".into());
-        selects.push("e->>'view'".into());
+        columns.extend(["sync_state", "sync_view"]);
+        selects.extend(["e->'state'".to_owned(), "e->>'view'".to_owned()]);
         if coll.deletable {
-            columns.push("deleted_at".into());
+            columns.push("deleted_at");
             selects.push("CASE WHEN (e->>'deleted')::boolean THEN now() END".into());
         }
-        let sql = format!(
+        format!(
             "INSERT INTO {table} ({columns}) SELECT {selects} FROM {source}",
             table = coll.table,
             columns = columns.join(", "),
             selects = selects.join(", "),
             source = rows_source(coll),
-        );
-        diesel::sql_query(sql)
-            .bind::<Jsonb, _>(rows_param(coll, &members))
-            .execute(conn)?;
-    }
-    Ok(())
+        )
+    })
 }
 
 /// Writes the merged values, states and views of existing records, one statement per shape.
@@ -272,12 +280,8 @@ pub fn update_rows(
     coll: &Collection,
     rows: &[RowWrite],
 ) -> Result<(), diesel::result::Error> {
-    for (shape, members) in by_shape(rows) {
-        let mut sets = Vec::with_capacity(shape.len() + 4);
-        for name in shape {
-            let name = column(name)?;
-            sets.push(format!("{name} = s.{name}"));
-        }
+    write_by_shape(conn, coll, rows, |shape| {
+        let mut sets: Vec<String> = shape.iter().map(|name| format!("{name} = s.{name}")).collect();
         sets.push("sync_state = e->'state'".into());
         sets.push("sync_view = e->>'view'".into());
         sets.push("updated_at = now()".into());
@@ -287,18 +291,14 @@ pub fn update_rows(
                     .into(),
             );
         }
-        let sql = format!(
+        format!(
             "UPDATE {table} AS t SET {sets} FROM {source} WHERE t.{key} = s.{key}",
             table = coll.table,
             key = coll.key,
             sets = sets.join(", "),
             source = rows_source(coll),
-        );
-        diesel::sql_query(sql)
-            .bind::<Jsonb, _>(rows_param(coll, &members))
-            .execute(conn)?;
-    }
-    Ok(())
+        )
+    })
 }
 
 /// Stores a record's merge state and view only (its columns are unchanged).

@@ -26,8 +26,29 @@ enum Command {
     Migrate,
 }
 
+/// libpq, being C, keeps each query result in the C allocator's memory: a sync page's rows
+/// are a megabyte or more of JSON, allocated and freed at every pull. With glibc's default,
+/// dynamic thresholds that memory goes back to the kernel after each page and the next page
+/// faults it in again, zeroed (about a tenth of the server's time in a pull, measured in
+/// docs/BENCHMARKS.md). Fixed thresholds keep up to 64 MiB of freed memory per arena for the
+/// next page; blocks of 32 MiB or more still get their own mapping, returned when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn keep_freed_c_memory() {
+    // SAFETY: mallopt only sets glibc allocator parameters; it takes the allocator's own
+    // lock and is safe to call at any time.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_c_memory() {}
+
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
+    keep_freed_c_memory();
     let cli = Cli::parse();
     let settings = Settings::from_env()?;
     carnet::telemetry::init(&settings.log_filter, settings.log_format);

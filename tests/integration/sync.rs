@@ -1272,3 +1272,131 @@ async fn a_contact_deleted_by_a_phone_takes_its_interactions_and_reminders_with_
     }
     assert!(!seen.contains_key(&other_lunch));
 }
+
+#[tokio::test]
+async fn each_page_names_the_next_in_a_link_header_until_the_last() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let ids: Vec<String> = (0..5).map(|_| new_id()).collect();
+    let mutations = ids
+        .iter()
+        .map(|id| phone.mutation("contacts", id, "upsert", json!({ "name": id })))
+        .collect();
+    phone.push_ok(&app, mutations).await;
+    // Following the Link headers alone (as a client asking for the next page before it has
+    // read this one would) walks the same pages as following the bodies' cursors.
+    let mut path = format!(
+        "/v1/sync/pull?device_id={}&limit=2&schema_version=1",
+        phone.device
+    );
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let answer = app.get(&path, &phone.token).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        pages += 1;
+        for c in answer.body["changes"].as_array().unwrap() {
+            seen.push(c["id"].as_str().unwrap().to_string());
+        }
+        let link = answer
+            .headers
+            .get("link")
+            .map(|v| v.to_str().unwrap().to_string());
+        if answer.body["has_more"] != true {
+            assert_eq!(link, None, "the last page names no next page");
+            break;
+        }
+        let link = link.expect("a page with more after it names the next");
+        let cursor = answer.body["cursor"].as_str().unwrap();
+        assert_eq!(
+            link,
+            format!(
+                "</v1/sync/pull?device_id={}&cursor={cursor}&limit=2&schema_version=1>; rel=\"next\"",
+                phone.device
+            )
+        );
+        path = link
+            .trim_start_matches('<')
+            .split('>')
+            .next()
+            .unwrap()
+            .to_string();
+    }
+    // The profile card and the five contacts, two a page.
+    assert_eq!(pages, 3);
+    for id in &ids {
+        assert!(seen.contains(id), "{id} not pulled");
+    }
+}
+
+#[tokio::test]
+async fn merge_states_and_views_are_compressed_with_lz4_where_the_server_has_it() {
+    #[derive(QueryableByName)]
+    struct Flag {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        b: bool,
+    }
+    #[derive(QueryableByName)]
+    struct Column {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        table_name: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        compression: String,
+    }
+    #[derive(QueryableByName)]
+    struct Stored {
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        state: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+        view: Option<String>,
+    }
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let id = new_id();
+    // Notes long enough to take the row over PostgreSQL's 2 kB compression threshold.
+    let notes = "Rencontrée au Jelly du jeudi, parle de coopératives et de vélo. ".repeat(60);
+    phone
+        .push_ok(
+            &app,
+            vec![phone.mutation(
+                "contacts",
+                &id,
+                "upsert",
+                json!({ "name": "Lise", "notes": { "base": "", "value": notes } }),
+            )],
+        )
+        .await;
+    let mut conn = app.db.connect();
+    // A server built without lz4 does not list it among the compression methods.
+    let has_lz4 = diesel::sql_query(
+        "SELECT 'lz4' = ANY(enumvals) AS b FROM pg_settings WHERE name = 'default_toast_compression'",
+    )
+    .get_result::<Flag>(&mut conn)
+    .unwrap()
+    .b;
+    let columns = diesel::sql_query(
+        "SELECT c.relname::text AS table_name, a.attcompression::text AS compression \
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+         WHERE a.attname IN ('sync_state', 'sync_view') AND c.relkind = 'r' \
+           AND c.relnamespace = 'public'::regnamespace ORDER BY 1",
+    )
+    .load::<Column>(&mut conn)
+    .unwrap();
+    assert_eq!(columns.len(), 12, "six synced tables, two columns each");
+    let expected = if has_lz4 { "l" } else { "" };
+    for c in &columns {
+        assert_eq!(c.compression, expected, "{}", c.table_name);
+    }
+    let stored = diesel::sql_query(format!(
+        "SELECT pg_column_compression(sync_state) AS state, pg_column_compression(sync_view) AS view \
+         FROM contacts WHERE id = '{id}'"
+    ))
+    .get_result::<Stored>(&mut conn)
+    .unwrap();
+    if has_lz4 {
+        assert_eq!(stored.state.as_deref(), Some("lz4"));
+        assert_eq!(stored.view.as_deref(), Some("lz4"));
+    }
+}

@@ -160,8 +160,11 @@ pub fn rows_by_ids(
     ids: &[Uuid],
     all: bool,
 ) -> Result<Vec<SyncedRow>, diesel::result::Error> {
+    // A join with the ids rather than `= ANY($1)`: the planner estimates `= ANY` element by
+    // element, about a millisecond of planning for a page of a thousand ids; it does not
+    // look into `unnest`.
     let sql = format!(
-        "SELECT {} FROM {} t WHERE t.{} = ANY($1)",
+        "SELECT {} FROM unnest($1::uuid[]) AS k(id) JOIN {} t ON t.{} = k.id",
         synced_row(coll, all)?,
         coll.table,
         coll.key

@@ -4,8 +4,9 @@
 
 use std::collections::HashSet;
 
+use actix_web::http::header::{self, ContentType};
 use actix_web::middleware::Compress;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -130,7 +131,9 @@ pub struct PullQuery {
 
 /// The current state of every record in my scope changed after the cursor, a page at a time.
 #[utoipa::path(get, path = "/sync/pull", tag = "sync", security(("bearer" = [])), params(PullQuery), responses(
-    (status = 200, body = PullPage),
+    (status = 200, body = PullPage, headers(
+        ("Link" = String, description = "While `has_more`: `<address of the next page>; rel=\"next\"`"),
+    )),
     (status = 400, body = crate::error::Problem),
     (status = 404, description = "Not one of my devices", body = crate::error::Problem),
     (status = 410, description = "Cursor older than the tombstone retention: resync", body = crate::error::Problem),
@@ -139,6 +142,7 @@ pub struct PullQuery {
 pub async fn pull_changes(
     state: State,
     auth: AuthUser,
+    req: HttpRequest,
     query: web::Query<PullQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
@@ -151,11 +155,28 @@ pub async fn pull_changes(
     let cursor = pull::decode_cursor(query.cursor.as_deref())?;
     let app = state.clone();
     let user = auth.user_id;
-    let page = state
+    let device = query.device_id;
+    let (body, next) = state
         .db
-        .run(move |conn| pull::pull(conn, &app.sync.schema, user, query.device_id, cursor, limit))
+        .run(move |conn| {
+            let page = pull::pull(conn, &app.sync.schema, user, device, cursor, limit)?;
+            let next = page.has_more.then(|| page.cursor.clone());
+            Ok((page.to_json()?, next))
+        })
         .await?;
-    Ok(HttpResponse::Ok().json(page))
+    let mut answer = HttpResponse::Ok();
+    answer.content_type(ContentType::json());
+    if let Some(next) = next {
+        // The next page's address (RFC 8288), so a client can ask for it before it has read
+        // this one. The cursor is URL-safe base64.
+        let mut link = format!("<{}?device_id={device}&cursor={next}&limit={limit}", req.path());
+        if let Some(version) = query.schema_version {
+            link.push_str(&format!("&schema_version={version}"));
+        }
+        link.push_str(">; rel=\"next\"");
+        answer.insert_header((header::LINK, link));
+    }
+    Ok(answer.body(body))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -12,7 +12,7 @@
 #   benches/sync-load.sh
 #
 # Knobs (environment): BENCH_CONTACTS (100000), BENCH_PUSHERS (4 devices pushing at once),
-# BENCH_PULLERS (4 devices pulling at once),
+# BENCH_PULLERS (4 devices pulling at once), BENCH_VACUUM (1: VACUUM ANALYZE before the pulls),
 # BENCH_PULLS (200), BENCH_FEED_ROWS (1000000), BENCH_DB (carnet_sync_bench, dropped first),
 # CARNET_BIN (use this binary instead of building the release one; the build honours
 # CARGO_TARGET_DIR).

@@ -8,30 +8,39 @@ used through psql for the baselines and to grow the change feed), it measures:
             devices pushing at once;
   initial   a full pull (no cursor, 1000 changes a page, gzip) of a user with
             BENCH_CONTACTS contacts: time, bytes on the wire, changes/s, the client
-            decompressing and parsing every page;
+            decompressing and parsing every page and asking for the next one (named by the
+            page's Link header) while it parses this one; then again asking for each page
+            only once the previous one is parsed;
   pullers   the server's pull throughput: BENCH_PULLERS devices of the same user each
-            pull the whole scope at once; the client only reads each page's cursor (no
-            JSON parsing), so the machine's cores go to the server and PostgreSQL;
+            pull the whole scope at once; the clients follow the Link headers without
+            parsing, so the machine's cores go to the server and PostgreSQL;
   p99       pull latency (p50/p99 over BENCH_PULLS pulls of 500 changes from cursors met
             during the initial sync) once the change feed holds BENCH_FEED_ROWS rows;
   copy      the baselines: COPY of the same contact rows into the table, and COPY out of
             the same rows as JSON.
 
+The pulls start after VACUUM (ANALYZE) of the pushed rows, as pgbench does before its runs
+(BENCH_VACUUM=0: right after the push, racing autovacuum).
+
 Prints one Markdown table on stdout; progress on stderr.
 """
 
 import gzip
+import http.client
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 
 URL = os.environ["CARNET_BENCH_URL"].rstrip("/")
+HOST = urllib.parse.urlsplit(URL).netloc
 DB_URL = os.environ["CARNET_BENCH_DB_URL"]
 PSQL = os.environ.get("PSQL", "psql")
 CONTACTS = int(os.environ.get("BENCH_CONTACTS", "100000"))
@@ -39,6 +48,7 @@ PUSHERS = int(os.environ.get("BENCH_PUSHERS", "4"))
 PULLS = int(os.environ.get("BENCH_PULLS", "200"))
 FEED_ROWS = int(os.environ.get("BENCH_FEED_ROWS", "1000000"))
 PULLERS = int(os.environ.get("BENCH_PULLERS", "4"))
+VACUUM = os.environ.get("BENCH_VACUUM", "1") != "0"
 BATCH = 100
 
 
@@ -150,26 +160,65 @@ def push(token, count, label):
     return share * PUSHERS, elapsed
 
 
-def pull_all(token, dev, parse=True):
-    """Pulls every page of dev's scope. With parse, every page is parsed as a phone would;
-    without, only its cursor and has_more are read (the page object ends with them)."""
-    cursor, pages, changes, wire, cursors = None, 0, 0, 0, []
+NEXT = re.compile(r'<([^>]*)>;\s*rel="next"')
+
+
+def send_pull(token, path):
+    """Sends a pull request on a connection of its own; read_pull reads the answer."""
+    conn = http.client.HTTPConnection(HOST, timeout=120)
+    conn.request("GET", path, headers={"Authorization": "Bearer " + token, "Accept-Encoding": "gzip"})
+    return conn
+
+
+def read_pull(conn):
+    """A pull page as received (body, whether gzip) and the path of the next page (its Link
+    header)."""
+    try:
+        res = conn.getresponse()
+        raw = res.read()
+    finally:
+        conn.close()
+    if res.status != 200:
+        raise RuntimeError(f"pull answered {res.status}: {raw[:300]!r}")
+    link = NEXT.search(res.getheader("Link", ""))
+    return raw, res.getheader("Content-Encoding") == "gzip", link.group(1) if link else None
+
+
+def pull_all(token, dev, parse=True, ahead=True):
+    """Pulls every page of dev's scope, as a phone would on its first sync.
+
+    With parse, every page is decompressed and parsed; without, the client only follows
+    each page's Link header to the next. With ahead, the request for the next page (named
+    by the page's Link header) goes out as soon as a page is received, before the client
+    decompresses and parses it, so the server prepares it meanwhile: one page ahead, with no
+    thread (Python's global lock would serialise a fetching thread with json.loads).
+    Without, the next page is asked for once this one is parsed, from its cursor."""
+    first = f"/v1/sync/pull?device_id={dev}&limit=1000"
+    pages, changes, wire, cursors = 0, 0, 0, []
     t0 = time.perf_counter()
+    conn = send_pull(token, first)
     while True:
-        path = f"/v1/sync/pull?device_id={dev}&limit=1000" + (f"&cursor={cursor}" if cursor else "")
-        raw, n = request("GET", path, token, gzip_ok=True)
-        wire += n
+        raw, gzipped, next_path = read_pull(conn)
+        if next_path and (ahead or not parse):
+            conn = send_pull(token, next_path)
+        wire += len(raw)
         pages += 1
-        if parse:
-            body = json.loads(raw)
-            changes += len(body["changes"])
-        else:
+        if gzipped:
+            raw = gzip.decompress(raw)
+        if not parse:
             changes += raw.count(b'"collection":')
-            body = json.loads(b"{" + raw[raw.rindex(b'"cursor":'):])
-        cursor = body["cursor"]
-        cursors.append(cursor)
+            if not next_path:
+                break
+            continue
+        body = json.loads(raw)
+        changes += len(body["changes"])
+        cursors.append(body["cursor"])
+        if bool(next_path) != body["has_more"] or (next_path and f"cursor={body['cursor']}&" not in next_path):
+            raise RuntimeError(f"the Link header ({next_path}) does not match the page's cursor")
         if not body["has_more"]:
             break
+        if not ahead:
+            conn = send_pull(token, f"{first}&cursor={body['cursor']}")
     return time.perf_counter() - t0, changes, wire, pages, cursors
 
 
@@ -201,16 +250,28 @@ def main():
     rows.append(("push: field mutations/s (batches of 100 contacts x 10 fields)",
                  f"{push_rate:,.0f}", f"{n:,} contacts in {secs:.1f} s = {n / secs:,.0f} contacts/s"))
 
+    if VACUUM:
+        # As pgbench does before its runs: the pulls then read rows at rest, as a phone's
+        # first sync usually does, rather than racing autovacuum over rows just written.
+        t0 = time.perf_counter()
+        psql("VACUUM (ANALYZE) contacts, sync_changes")
+        say(f"VACUUM (ANALYZE) contacts, sync_changes: {time.perf_counter() - t0:.1f} s")
+    rested = "after VACUUM ANALYZE" if VACUUM else "right after the push"
     dev = device(token, "fresh phone")
-    say("initial sync of the whole scope (gzip)")
+    say("initial sync of the whole scope (gzip), asking for each page while parsing the previous one")
     secs, changes, wire, pages, cursors = pull_all(token, dev)
-    rows.append((f"initial sync of {changes:,} contacts (1000 a page, gzip)",
-                 f"{secs:.2f} s", f"{pages} pages, {wire / 1e6:.1f} MB on the wire"))
+    rows.append((f"initial sync of {changes:,} contacts (1000 a page, gzip; the client asks for the next "
+                 "page, named by the Link header, while it parses this one)",
+                 f"{secs:.2f} s", f"{pages} pages, {wire / 1e6:.1f} MB on the wire; {rested}"))
     rows.append(("pull: changes/s, one device, client parsing every page (same run)", f"{changes / secs:,.0f}", ""))
+    say("initial sync again, asking for each page once the previous one is parsed")
+    seq_secs = pull_all(token, device(token, "fresh phone, page by page"), ahead=False)[0]
+    rows.append(("initial sync, the client asking for each page only once it parsed the previous one",
+                 f"{seq_secs:.2f} s", f"{changes / seq_secs:,.0f} changes/s"))
     say(f"{PULLERS} devices pulling the whole scope at once")
     total, psecs = pull_concurrently(token)
     rows.append((f"pull: server throughput, {PULLERS} devices at once (changes/s)",
-                 f"{total / psecs:,.0f}", f"{total:,} changes in {psecs:.1f} s; the client reads only each page's cursor"))
+                 f"{total / psecs:,.0f}", f"{total:,} changes in {psecs:.1f} s; the clients follow the Link headers, parsing nothing"))
 
     # Baselines: the same rows with COPY, in and out.
     say("COPY baselines")

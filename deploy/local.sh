@@ -57,6 +57,22 @@ url_with_db() {
     printf '%s://%s/%s%s' "$scheme" "$authority" "$db" "$query"
 }
 
+# plain_loopback URL: URL with sslmode=disable when its host is this machine's loopback
+# address and it names no sslmode, if the server answers that way; else URL unchanged.
+# libpq prefers TLS when the server offers it (Debian's does), and TLS over loopback
+# protects nothing while it costs both sides CPU on every row (about a sixth of a sync
+# pull's, docs/BENCHMARKS.md).
+plain_loopback() {
+    local url=$1 plain
+    case $url in
+        *sslmode=*) printf '%s' "$url"; return ;;
+        *://*@127.0.0.1[:/]* | *://127.0.0.1[:/]* | *://*@localhost[:/]* | *://localhost[:/]* | *://*@\[::1\]*) ;;
+        *) printf '%s' "$url"; return ;;
+    esac
+    case $url in *\?*) plain="$url&sslmode=disable" ;; *) plain="$url?sslmode=disable" ;; esac
+    if server_answers "$plain"; then printf '%s' "$plain"; else printf '%s' "$url"; fi
+}
+
 # url_host_port URL: "host port" for a TCP probe when no psql is available.
 url_host_port() {
     local rest=${1#*://} hostport
@@ -332,8 +348,9 @@ ensure_postgres() {
     for attempt in first after-install; do
         # b. the default local server
         if server_answers "$DEFAULT_URL"; then
-            DATABASE_URL=$(url_with_db "$DEFAULT_URL" "$DB_NAME")
+            DATABASE_URL=$(plain_loopback "$(url_with_db "$DEFAULT_URL" "$DB_NAME")")
             say "PostgreSQL answers at $(url_with_db "$DEFAULT_URL" ''); using database $DB_NAME"
+            case $DATABASE_URL in *sslmode=disable*) say "connecting without TLS (sslmode=disable): the server is on this machine" ;; esac
             export DATABASE_URL
             return 0
         fi

@@ -7,7 +7,9 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Bool, Json, Jsonb, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Bool, Json, Nullable, Text, Uuid as SqlUuid};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -175,9 +177,9 @@ pub fn rows_by_ids(
     Ok(rows.into_iter().map(SyncedRow::from).collect())
 }
 
-/// A merge state to store: the state and its pull view.
+/// A merge state to store: the state (JSON, serialised once) and its pull view.
 pub struct StateWrite<'a> {
-    pub state: &'a Value,
+    pub state: &'a RawValue,
     pub view: &'a str,
 }
 
@@ -204,32 +206,45 @@ fn by_shape<'r, 'a>(rows: &'r [RowWrite<'a>]) -> Vec<(Vec<&'r str>, Vec<&'r RowW
     groups
 }
 
-/// The rows of one statement as a JSON array: each row's column values (key and owner
-/// included), state, view and deleted flag.
-fn rows_param(coll: &Collection, rows: &[&RowWrite]) -> Value {
-    Value::Array(
-        rows.iter()
-            .map(|row| {
-                let mut values = row.values.clone();
-                values.insert(coll.key.to_owned(), Value::String(row.id.to_string()));
-                if let Some(owner) = coll.owner_column() {
-                    values.insert(owner.to_owned(), Value::String(row.owner.to_string()));
-                }
-                serde_json::json!({
-                    "values": values,
-                    "state": row.write.state,
-                    "view": row.write.view,
-                    "deleted": row.deleted,
-                })
-            })
-            .collect(),
-    )
+/// One element of [`rows_param`].
+#[derive(Serialize)]
+struct RowParam<'a> {
+    values: Map<String, Value>,
+    state: &'a RawValue,
+    deleted: bool,
 }
 
-/// `FROM` of the batched writes: each element of $1 and its values as a row of the table.
+/// The rows of one statement as a JSON array: each row's column values (key and owner
+/// included), state and deleted flag. Their views go apart, as text (see [`rows_source`]).
+/// The states are written as serialised, not rebuilt as `Value` trees.
+fn rows_param(coll: &Collection, rows: &[&RowWrite]) -> Result<String, diesel::result::Error> {
+    let rows: Vec<RowParam> = rows
+        .iter()
+        .map(|row| {
+            let mut values = row.values.clone();
+            values.insert(coll.key.to_owned(), Value::String(row.id.to_string()));
+            if let Some(owner) = coll.owner_column() {
+                values.insert(owner.to_owned(), Value::String(row.owner.to_string()));
+            }
+            RowParam {
+                values,
+                state: row.write.state,
+                deleted: row.deleted,
+            }
+        })
+        .collect();
+    serde_json::to_string(&rows).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))
+}
+
+/// `FROM` of the batched writes: each element `e` of $1, its values as a row `s` of the
+/// table, and its view `v.view` (the element of $2 at the same place). The views travel as a
+/// text array rather than inside $1: PostgreSQL parses every byte of a JSONB parameter, and
+/// a view, JSON kept as text, is a large part of a row.
 fn rows_source(coll: &Collection) -> String {
     format!(
-        "jsonb_array_elements($1) e, LATERAL jsonb_populate_record(NULL::{}, e->'values') s",
+        "jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(e, i) \
+         JOIN unnest($2::text[]) WITH ORDINALITY AS v(view, i) USING (i), \
+         LATERAL jsonb_populate_record(NULL::{}, e.e->'values') s",
         coll.table
     )
 }
@@ -244,8 +259,10 @@ fn write_by_shape(
 ) -> Result<(), diesel::result::Error> {
     for (shape, members) in by_shape(rows) {
         let shape = shape.into_iter().map(column).collect::<Result<Vec<_>, _>>()?;
+        let views: Vec<&str> = members.iter().map(|row| row.write.view).collect();
         diesel::sql_query(sql(shape))
-            .bind::<Jsonb, _>(rows_param(coll, &members))
+            .bind::<Text, _>(rows_param(coll, &members)?)
+            .bind::<Array<Text>, _>(views)
             .execute(conn)?;
     }
     Ok(())
@@ -262,10 +279,10 @@ pub fn insert_rows(
         columns.extend(shape);
         let mut selects: Vec<String> = columns.iter().map(|c| format!("s.{c}")).collect();
         columns.extend(["sync_state", "sync_view"]);
-        selects.extend(["e->'state'".to_owned(), "e->>'view'".to_owned()]);
+        selects.extend(["e.e->'state'".to_owned(), "v.view".to_owned()]);
         if coll.deletable {
             columns.push("deleted_at");
-            selects.push("CASE WHEN (e->>'deleted')::boolean THEN now() END".into());
+            selects.push("CASE WHEN (e.e->>'deleted')::boolean THEN now() END".into());
         }
         format!(
             "INSERT INTO {table} ({columns}) SELECT {selects} FROM {source}",
@@ -285,12 +302,12 @@ pub fn update_rows(
 ) -> Result<(), diesel::result::Error> {
     write_by_shape(conn, coll, rows, |shape| {
         let mut sets: Vec<String> = shape.iter().map(|name| format!("{name} = s.{name}")).collect();
-        sets.push("sync_state = e->'state'".into());
-        sets.push("sync_view = e->>'view'".into());
+        sets.push("sync_state = e.e->'state'".into());
+        sets.push("sync_view = v.view".into());
         sets.push("updated_at = now()".into());
         if coll.deletable {
             sets.push(
-                "deleted_at = CASE WHEN (e->>'deleted')::boolean THEN coalesce(t.deleted_at, now()) END"
+                "deleted_at = CASE WHEN (e.e->>'deleted')::boolean THEN coalesce(t.deleted_at, now()) END"
                     .into(),
             );
         }
@@ -312,11 +329,11 @@ pub fn set_state(
     write: &StateWrite,
 ) -> Result<(), diesel::result::Error> {
     let sql = format!(
-        "UPDATE {} SET sync_state = $1, sync_view = $3 WHERE {} = $2",
+        "UPDATE {} SET sync_state = $1::jsonb, sync_view = $3 WHERE {} = $2",
         coll.table, coll.key
     );
     diesel::sql_query(sql)
-        .bind::<Jsonb, _>(write.state)
+        .bind::<Text, _>(write.state.get())
         .bind::<SqlUuid, _>(id)
         .bind::<Text, _>(write.view)
         .execute(conn)?;

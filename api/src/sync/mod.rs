@@ -812,7 +812,8 @@ pub fn settle(
         return Ok(());
     }
     let owner = ["owner_id", "organizer_id"].iter().find_map(|k| uuid_of(&row, k));
-    let state_json = serde_json::to_value(&state).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
+    let state_json =
+        serde_json::value::to_raw_value(&state).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
     let view = PullView::text_of(coll, &state);
     crate::db::sync::set_state(
         conn,

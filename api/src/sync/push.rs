@@ -379,7 +379,7 @@ impl<'a> Push<'a> {
             let mut states = Vec::new();
             for p in pending.iter().filter(|p| std::ptr::eq(p.coll, coll)) {
                 let state = &self.records[&(coll.name, p.id)].state;
-                let json = serde_json::to_value(state)
+                let json = serde_json::value::to_raw_value(state)
                     .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
                 states.push((p, json, PullView::text_of(coll, state), state.is_deleted()));
             }

@@ -961,7 +961,7 @@ async fn replay_stamps_older_than_the_retention_are_forgotten() {
         sync_state: Value,
     }
     let mut conn = app.db.connect();
-    let row: State = diesel::sql_query("SELECT sync_state FROM contacts WHERE id = $1")
+    let row: State = diesel::sql_query("SELECT sync_state::jsonb AS sync_state FROM contacts WHERE id = $1")
         .bind::<diesel::sql_types::Uuid, _>(Uuid::parse_str(&id).unwrap())
         .get_result(&mut conn)
         .unwrap();

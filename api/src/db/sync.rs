@@ -90,7 +90,7 @@ fn synced_row(coll: &Collection, all: bool) -> Result<String, diesel::result::Er
         ("CASE WHEN t.sync_view IS NULL THEN ", " END")
     };
     Ok(format!(
-        "{open}{}::text{close} AS record, {} AS meta, {open}t.sync_state::text{close} AS state, \
+        "{open}{}::text{close} AS record, {} AS meta, {open}t.sync_state{close} AS state, \
          t.sync_view AS view",
         json_of(coll.record_columns())?,
         json_of(coll.meta_columns().iter().copied())?,
@@ -208,15 +208,14 @@ fn by_shape<'r, 'a>(rows: &'r [RowWrite<'a>]) -> Vec<(Vec<&'r str>, Vec<&'r RowW
 
 /// One element of [`rows_param`].
 #[derive(Serialize)]
-struct RowParam<'a> {
+struct RowParam {
     values: Map<String, Value>,
-    state: &'a RawValue,
     deleted: bool,
 }
 
 /// The rows of one statement as a JSON array: each row's column values (key and owner
-/// included), state and deleted flag. Their views go apart, as text (see [`rows_source`]).
-/// The states are written as serialised, not rebuilt as `Value` trees.
+/// included) and deleted flag. Their states and views go apart, as text (see
+/// [`rows_source`]).
 fn rows_param(coll: &Collection, rows: &[&RowWrite]) -> Result<String, diesel::result::Error> {
     let rows: Vec<RowParam> = rows
         .iter()
@@ -228,7 +227,6 @@ fn rows_param(coll: &Collection, rows: &[&RowWrite]) -> Result<String, diesel::r
             }
             RowParam {
                 values,
-                state: row.write.state,
                 deleted: row.deleted,
             }
         })
@@ -237,13 +235,13 @@ fn rows_param(coll: &Collection, rows: &[&RowWrite]) -> Result<String, diesel::r
 }
 
 /// `FROM` of the batched writes: each element `e` of $1, its values as a row `s` of the
-/// table, and its view `v.view` (the element of $2 at the same place). The views travel as a
-/// text array rather than inside $1: PostgreSQL parses every byte of a JSONB parameter, and
-/// a view, JSON kept as text, is a large part of a row.
+/// table, and its view and state `v.view`, `v.state` (the elements of $2 and $3 at the same
+/// place). Views and states travel as text arrays rather than inside $1: PostgreSQL parses
+/// every byte of a JSONB parameter, and they are most of a row and stored as text.
 fn rows_source(coll: &Collection) -> String {
     format!(
         "jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(e, i) \
-         JOIN unnest($2::text[]) WITH ORDINALITY AS v(view, i) USING (i), \
+         JOIN unnest($2::text[], $3::text[]) WITH ORDINALITY AS v(view, state, i) USING (i), \
          LATERAL jsonb_populate_record(NULL::{}, e.e->'values') s",
         coll.table
     )
@@ -260,9 +258,11 @@ fn write_by_shape(
     for (shape, members) in by_shape(rows) {
         let shape = shape.into_iter().map(column).collect::<Result<Vec<_>, _>>()?;
         let views: Vec<&str> = members.iter().map(|row| row.write.view).collect();
+        let states: Vec<&str> = members.iter().map(|row| row.write.state.get()).collect();
         diesel::sql_query(sql(shape))
             .bind::<Text, _>(rows_param(coll, &members)?)
             .bind::<Array<Text>, _>(views)
+            .bind::<Array<Text>, _>(states)
             .execute(conn)?;
     }
     Ok(())
@@ -279,7 +279,7 @@ pub fn insert_rows(
         columns.extend(shape);
         let mut selects: Vec<String> = columns.iter().map(|c| format!("s.{c}")).collect();
         columns.extend(["sync_state", "sync_view"]);
-        selects.extend(["e.e->'state'".to_owned(), "v.view".to_owned()]);
+        selects.extend(["v.state".to_owned(), "v.view".to_owned()]);
         if coll.deletable {
             columns.push("deleted_at");
             selects.push("CASE WHEN (e.e->>'deleted')::boolean THEN now() END".into());
@@ -302,7 +302,7 @@ pub fn update_rows(
 ) -> Result<(), diesel::result::Error> {
     write_by_shape(conn, coll, rows, |shape| {
         let mut sets: Vec<String> = shape.iter().map(|name| format!("{name} = s.{name}")).collect();
-        sets.push("sync_state = e.e->'state'".into());
+        sets.push("sync_state = v.state".into());
         sets.push("sync_view = v.view".into());
         sets.push("updated_at = now()".into());
         if coll.deletable {
@@ -329,7 +329,7 @@ pub fn set_state(
     write: &StateWrite,
 ) -> Result<(), diesel::result::Error> {
     let sql = format!(
-        "UPDATE {} SET sync_state = $1::jsonb, sync_view = $3 WHERE {} = $2",
+        "UPDATE {} SET sync_state = $1, sync_view = $3 WHERE {} = $2",
         coll.table, coll.key
     );
     diesel::sql_query(sql)

@@ -1,17 +1,11 @@
 DO $$
+DECLARE
+    t TEXT;
 BEGIN
-    ALTER TABLE contacts ALTER COLUMN sync_state SET COMPRESSION default,
-                         ALTER COLUMN sync_view SET COMPRESSION default;
-    ALTER TABLE interactions ALTER COLUMN sync_state SET COMPRESSION default,
-                             ALTER COLUMN sync_view SET COMPRESSION default;
-    ALTER TABLE reminders ALTER COLUMN sync_state SET COMPRESSION default,
-                          ALTER COLUMN sync_view SET COMPRESSION default;
-    ALTER TABLE events ALTER COLUMN sync_state SET COMPRESSION default,
-                       ALTER COLUMN sync_view SET COMPRESSION default;
-    ALTER TABLE attendances ALTER COLUMN sync_state SET COMPRESSION default,
-                            ALTER COLUMN sync_view SET COMPRESSION default;
-    ALTER TABLE profile_cards ALTER COLUMN sync_state SET COMPRESSION default,
-                              ALTER COLUMN sync_view SET COMPRESSION default;
+    FOREACH t IN ARRAY ARRAY['contacts', 'interactions', 'reminders', 'events', 'attendances', 'profile_cards'] LOOP
+        EXECUTE format('ALTER TABLE %I ALTER COLUMN sync_state SET COMPRESSION default, '
+                       'ALTER COLUMN sync_view SET COMPRESSION default', t);
+    END LOOP;
 EXCEPTION WHEN syntax_error THEN
     NULL;
 END

@@ -8,19 +8,13 @@
 -- images are); on a server without it the columns keep the default compression, with a
 -- notice.
 DO $$
+DECLARE
+    t TEXT;
 BEGIN
-    ALTER TABLE contacts ALTER COLUMN sync_state SET COMPRESSION lz4,
-                         ALTER COLUMN sync_view SET COMPRESSION lz4;
-    ALTER TABLE interactions ALTER COLUMN sync_state SET COMPRESSION lz4,
-                             ALTER COLUMN sync_view SET COMPRESSION lz4;
-    ALTER TABLE reminders ALTER COLUMN sync_state SET COMPRESSION lz4,
-                          ALTER COLUMN sync_view SET COMPRESSION lz4;
-    ALTER TABLE events ALTER COLUMN sync_state SET COMPRESSION lz4,
-                       ALTER COLUMN sync_view SET COMPRESSION lz4;
-    ALTER TABLE attendances ALTER COLUMN sync_state SET COMPRESSION lz4,
-                            ALTER COLUMN sync_view SET COMPRESSION lz4;
-    ALTER TABLE profile_cards ALTER COLUMN sync_state SET COMPRESSION lz4,
-                              ALTER COLUMN sync_view SET COMPRESSION lz4;
+    FOREACH t IN ARRAY ARRAY['contacts', 'interactions', 'reminders', 'events', 'attendances', 'profile_cards'] LOOP
+        EXECUTE format('ALTER TABLE %I ALTER COLUMN sync_state SET COMPRESSION lz4, '
+                       'ALTER COLUMN sync_view SET COMPRESSION lz4', t);
+    END LOOP;
 EXCEPTION WHEN feature_not_supported OR syntax_error THEN
     RAISE NOTICE 'lz4 compression is not available on this PostgreSQL server (%); sync columns keep the default compression', SQLERRM;
 END

@@ -1,25 +1,17 @@
-DROP TRIGGER reminders_sync_delete ON reminders;
-DROP TRIGGER reminders_sync_update ON reminders;
-DROP TRIGGER reminders_sync_insert ON reminders;
-CREATE TRIGGER reminders_sync_write AFTER INSERT OR DELETE ON reminders
-    FOR EACH ROW EXECUTE FUNCTION sync_owned_change('reminders');
-CREATE TRIGGER reminders_sync_update AFTER UPDATE ON reminders
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION sync_owned_change('reminders');
-
-DROP TRIGGER interactions_sync_delete ON interactions;
-DROP TRIGGER interactions_sync_update ON interactions;
-DROP TRIGGER interactions_sync_insert ON interactions;
-CREATE TRIGGER interactions_sync_write AFTER INSERT OR DELETE ON interactions
-    FOR EACH ROW EXECUTE FUNCTION sync_owned_change('interactions');
-CREATE TRIGGER interactions_sync_update AFTER UPDATE ON interactions
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION sync_owned_change('interactions');
-
-DROP TRIGGER contacts_sync_delete ON contacts;
-DROP TRIGGER contacts_sync_update ON contacts;
-DROP TRIGGER contacts_sync_insert ON contacts;
-CREATE TRIGGER contacts_sync_write AFTER INSERT OR DELETE ON contacts
-    FOR EACH ROW EXECUTE FUNCTION sync_owned_change('contacts');
-CREATE TRIGGER contacts_sync_update AFTER UPDATE ON contacts
-    FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) EXECUTE FUNCTION sync_owned_change('contacts');
+DO $$
+DECLARE
+    t TEXT;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['contacts', 'interactions', 'reminders'] LOOP
+        EXECUTE format('DROP TRIGGER %I ON %I', t || '_sync_insert', t);
+        EXECUTE format('DROP TRIGGER %I ON %I', t || '_sync_update', t);
+        EXECUTE format('DROP TRIGGER %I ON %I', t || '_sync_delete', t);
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR DELETE ON %I '
+                       'FOR EACH ROW EXECUTE FUNCTION sync_owned_change(%L)', t || '_sync_write', t, t);
+        EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %I FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) '
+                       'EXECUTE FUNCTION sync_owned_change(%L)', t || '_sync_update', t, t);
+    END LOOP;
+END
+$$;
 
 DROP FUNCTION sync_owned_changes();

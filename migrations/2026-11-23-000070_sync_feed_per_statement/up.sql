@@ -32,32 +32,19 @@ BEGIN
 END;
 $$;
 
-DROP TRIGGER contacts_sync_write ON contacts;
-DROP TRIGGER contacts_sync_update ON contacts;
-CREATE TRIGGER contacts_sync_insert AFTER INSERT ON contacts REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION sync_owned_changes('contacts');
-CREATE TRIGGER contacts_sync_update AFTER UPDATE ON contacts
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION sync_owned_changes('contacts');
-CREATE TRIGGER contacts_sync_delete AFTER DELETE ON contacts REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION sync_owned_changes('contacts');
-
-DROP TRIGGER interactions_sync_write ON interactions;
-DROP TRIGGER interactions_sync_update ON interactions;
-CREATE TRIGGER interactions_sync_insert AFTER INSERT ON interactions REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION sync_owned_changes('interactions');
-CREATE TRIGGER interactions_sync_update AFTER UPDATE ON interactions
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION sync_owned_changes('interactions');
-CREATE TRIGGER interactions_sync_delete AFTER DELETE ON interactions REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION sync_owned_changes('interactions');
-
-DROP TRIGGER reminders_sync_write ON reminders;
-DROP TRIGGER reminders_sync_update ON reminders;
-CREATE TRIGGER reminders_sync_insert AFTER INSERT ON reminders REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION sync_owned_changes('reminders');
-CREATE TRIGGER reminders_sync_update AFTER UPDATE ON reminders
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION sync_owned_changes('reminders');
-CREATE TRIGGER reminders_sync_delete AFTER DELETE ON reminders REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION sync_owned_changes('reminders');
+DO $$
+DECLARE
+    t TEXT;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['contacts', 'interactions', 'reminders'] LOOP
+        EXECUTE format('DROP TRIGGER %I ON %I', t || '_sync_write', t);
+        EXECUTE format('DROP TRIGGER %I ON %I', t || '_sync_update', t);
+        EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %I REFERENCING NEW TABLE AS new_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION sync_owned_changes(%L)', t || '_sync_insert', t, t);
+        EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %I REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION sync_owned_changes(%L)', t || '_sync_update', t, t);
+        EXECUTE format('CREATE TRIGGER %I AFTER DELETE ON %I REFERENCING OLD TABLE AS old_rows '
+                       'FOR EACH STATEMENT EXECUTE FUNCTION sync_owned_changes(%L)', t || '_sync_delete', t, t);
+    END LOOP;
+END
+$$;

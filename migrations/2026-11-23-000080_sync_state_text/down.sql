@@ -1,18 +1,11 @@
-ALTER TABLE contacts ALTER COLUMN sync_state DROP DEFAULT;
-ALTER TABLE contacts ALTER COLUMN sync_state TYPE JSONB USING sync_state::jsonb,
-    ALTER COLUMN sync_state SET DEFAULT '{}'::jsonb;
-ALTER TABLE interactions ALTER COLUMN sync_state DROP DEFAULT;
-ALTER TABLE interactions ALTER COLUMN sync_state TYPE JSONB USING sync_state::jsonb,
-    ALTER COLUMN sync_state SET DEFAULT '{}'::jsonb;
-ALTER TABLE reminders ALTER COLUMN sync_state DROP DEFAULT;
-ALTER TABLE reminders ALTER COLUMN sync_state TYPE JSONB USING sync_state::jsonb,
-    ALTER COLUMN sync_state SET DEFAULT '{}'::jsonb;
-ALTER TABLE events ALTER COLUMN sync_state DROP DEFAULT;
-ALTER TABLE events ALTER COLUMN sync_state TYPE JSONB USING sync_state::jsonb,
-    ALTER COLUMN sync_state SET DEFAULT '{}'::jsonb;
-ALTER TABLE attendances ALTER COLUMN sync_state DROP DEFAULT;
-ALTER TABLE attendances ALTER COLUMN sync_state TYPE JSONB USING sync_state::jsonb,
-    ALTER COLUMN sync_state SET DEFAULT '{}'::jsonb;
-ALTER TABLE profile_cards ALTER COLUMN sync_state DROP DEFAULT;
-ALTER TABLE profile_cards ALTER COLUMN sync_state TYPE JSONB USING sync_state::jsonb,
-    ALTER COLUMN sync_state SET DEFAULT '{}'::jsonb;
+DO $$
+DECLARE
+    t TEXT;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['contacts', 'interactions', 'reminders', 'events', 'attendances', 'profile_cards'] LOOP
+        EXECUTE format('ALTER TABLE %I ALTER COLUMN sync_state DROP DEFAULT', t);
+        EXECUTE format('ALTER TABLE %I ALTER COLUMN sync_state TYPE JSONB USING sync_state::jsonb, '
+                       'ALTER COLUMN sync_state SET DEFAULT ''{}''::jsonb', t);
+    END LOOP;
+END
+$$;

@@ -1,0 +1,50 @@
+-- The record a sync view carries is rendered without a query per row. The triggers of
+-- migration 000050 ran `SELECT to_json(r) FROM (SELECT NEW.… ) r` for each row a push wrote:
+-- a query that plpgsql planned and started an executor for every time, a fifth of
+-- PostgreSQL's time in a push (docs/BENCHMARKS.md, "Sync"). Each table gets a composite type
+-- of its record columns (named and typed as the table's own columns), and the triggers
+-- render `to_json(ROW(NEW.…)::<table>_sync_record)`, an expression plpgsql evaluates
+-- directly. The JSON is the same. The record now goes first in the view (`substr` from the
+-- second character, not `left(view, -1)`, which counts every character of the view).
+--
+-- The record columns of each table are those of its collection in api/src/sync/mod.rs
+-- (fields, then derived columns); the test comparing pulls from views and from merge
+-- states fails if the two lists part.
+
+CREATE OR REPLACE FUNCTION sync_view_with_record(view TEXT, record JSON) RETURNS TEXT
+    LANGUAGE sql IMMUTABLE AS $$ SELECT '{"record":' || record::text || ',' || substr(view, 2) $$;
+
+DO $do$
+DECLARE
+    t TEXT;
+    columns TEXT[];
+BEGIN
+    FOR t, columns IN VALUES
+        ('contacts', ARRAY['name', 'organization', 'job_title', 'city', 'emails', 'phones', 'links', 'tags', 'notes', 'how_we_met', 'met_at_event_id', 'first_met_on', 'they_brought', 'i_can_offer', 'met_in_person', 'keep_in_touch_days', 'starred', 'last_interaction_at']),
+        ('interactions', ARRAY['contact_id', 'kind', 'occurred_at', 'notes', 'event_id']),
+        ('reminders', ARRAY['contact_id', 'event_id', 'title', 'notes', 'due_local', 'timezone', 'repeat_every', 'repeat_unit', 'snoozed_until', 'status', 'completed_at', 'due_at', 'origin']),
+        ('events', ARRAY['kind', 'title', 'description', 'venue', 'address', 'city', 'starts_at', 'ends_at', 'timezone', 'capacity', 'visibility', 'attendee_list_visibility', 'organizer_id', 'join_code']),
+        ('attendances', ARRAY['status', 'role', 'share_profile', 'event_id', 'user_id', 'guest_name', 'guest_email', 'checked_in_at']),
+        ('profile_cards', ARRAY['headline', 'organization', 'email', 'phone', 'links', 'city'])
+    LOOP
+        EXECUTE format('CREATE TYPE %I AS (%s)', t || '_sync_record', (
+            SELECT string_agg(format('%I %s', c, format_type(a.atttypid, a.atttypmod)), ', ' ORDER BY o)
+            FROM unnest(columns) WITH ORDINALITY AS u(c, o)
+            JOIN pg_attribute a ON a.attrelid = t::regclass AND a.attname = c));
+        EXECUTE format($f$
+            CREATE OR REPLACE FUNCTION %I() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'UPDATE' AND NEW.sync_state IS NOT DISTINCT FROM OLD.sync_state
+                   AND NEW.sync_view IS NOT DISTINCT FROM OLD.sync_view THEN
+                    NEW.sync_view := NULL;
+                ELSIF NEW.sync_view IS NOT NULL THEN
+                    NEW.sync_view := sync_view_with_record(NEW.sync_view, to_json(ROW(%s)::%I));
+                END IF;
+                RETURN NEW;
+            END;
+            $$ $f$, t || '_sync_view',
+            (SELECT string_agg('NEW.' || quote_ident(c), ', ' ORDER BY o) FROM unnest(columns) WITH ORDINALITY AS u(c, o)),
+            t || '_sync_record');
+    END LOOP;
+END
+$do$;

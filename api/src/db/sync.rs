@@ -46,13 +46,13 @@ pub struct SyncedRow {
 
 impl SyncedRow {
     /// Every column read, record and meta, as one map.
-    pub fn columns(&self) -> Map<String, Value> {
+    pub fn into_columns(self) -> Map<String, Value> {
         let mut columns: Map<String, Value> = self
             .record
             .as_deref()
             .and_then(|r| serde_json::from_str(r).ok())
             .unwrap_or_default();
-        columns.extend(self.meta.clone());
+        columns.extend(self.meta);
         columns
     }
 }
@@ -122,17 +122,7 @@ pub fn lock_row(
     coll: &Collection,
     id: Uuid,
 ) -> Result<Option<SyncedRow>, diesel::result::Error> {
-    let sql = format!(
-        "SELECT {} FROM {} t WHERE t.{} = $1 FOR UPDATE",
-        synced_row(coll, true)?,
-        coll.table,
-        coll.key
-    );
-    let row = diesel::sql_query(sql)
-        .bind::<SqlUuid, _>(id)
-        .get_result::<RowJson>(conn)
-        .optional()?;
-    Ok(row.map(SyncedRow::from))
+    Ok(lock_rows(conn, coll, &[id])?.pop())
 }
 
 /// The rows of `ids` that exist, locked until the transaction ends, in key order (so two

@@ -726,9 +726,11 @@ pub fn reconcile(
     conflicts
 }
 
-/// The stored merge state of a row, from its JSON text (`{}` for a row never synced).
-pub fn stored_state(text: &str) -> RecordState {
-    serde_json::from_str(text).unwrap_or_default()
+/// The stored merge state of a row, from its JSON text (`{}` for a row never synced; none
+/// when it was not read).
+pub fn stored_state(text: Option<&str>) -> RecordState {
+    text.and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default()
 }
 
 /// What pull sends of a record, stored beside its merge state (`sync_view`) so pull need not
@@ -803,10 +805,10 @@ pub fn settle(
         return Ok(());
     };
     let schema = coll.schema();
-    let before = stored_state(row.state.as_deref().unwrap_or("{}"));
+    let before = stored_state(row.state.as_deref());
     let mut state = before.clone();
     let had_view = row.view.is_some();
-    let row = row.columns();
+    let row = row.into_columns();
     let conflicts = reconcile(coll, &schema, &mut state, &row);
     if state == before && had_view {
         return Ok(());

@@ -190,27 +190,20 @@ pub fn render(
     let (Some((row, view)), Some(cs)) = (row, schema.get(coll.name)) else {
         return tombstone(coll, id);
     };
-    let SyncedRow {
-        record, meta, state, ..
-    } = row;
-    if !viewer.sees(coll, &meta) {
+    if !viewer.sees(coll, &row.meta) {
         return tombstone(coll, id);
     }
     let hidden: Vec<&str> = coll
         .derived
         .iter()
         .copied()
-        .filter(|name| viewer.hides(coll, &meta, name))
+        .filter(|name| viewer.hides(coll, &row.meta, name))
         .collect();
     let (mut view, columns) = match view {
         Some(view) => (view, None),
         None => {
-            let mut columns: Map<String, Value> = record
-                .as_deref()
-                .and_then(|r| serde_json::from_str(r).ok())
-                .unwrap_or_default();
-            columns.extend(meta);
-            let mut state = stored_state(state.as_deref().unwrap_or("{}"));
+            let mut state = stored_state(row.state.as_deref());
+            let columns = row.into_columns();
             reconcile(coll, cs, &mut state, &columns);
             (PullView::of(coll, &state), Some(columns))
         }

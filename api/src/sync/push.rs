@@ -129,7 +129,7 @@ enum Mode {
 
 /// A record as this push knows it: its columns after the push's own writes (`None` while
 /// it does not exist) and its merge state.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 struct Record {
     columns: Option<Map<String, Value>>,
     state: RecordState,
@@ -288,10 +288,7 @@ impl<'a> Push<'a> {
                 self.records.insert((coll.name, id), Self::known(row));
             }
             for id in ids {
-                self.records.entry((coll.name, id)).or_insert(Record {
-                    columns: None,
-                    state: RecordState::default(),
-                });
+                self.records.entry((coll.name, id)).or_default();
             }
         }
         Ok(())
@@ -299,8 +296,8 @@ impl<'a> Push<'a> {
 
     fn known(row: db::sync::SyncedRow) -> Record {
         Record {
-            columns: Some(row.columns()),
-            state: stored_state(row.state.as_deref().unwrap_or("{}")),
+            state: stored_state(row.state.as_deref()),
+            columns: Some(row.into_columns()),
         }
     }
 
@@ -314,13 +311,9 @@ impl<'a> Push<'a> {
         if let Some(record) = self.records.get(&(coll.name, id)) {
             return Ok(record.clone());
         }
-        let record = match db::sync::lock_row(conn, coll, id)? {
-            Some(row) => Self::known(row),
-            None => Record {
-                columns: None,
-                state: RecordState::default(),
-            },
-        };
+        let record = db::sync::lock_row(conn, coll, id)?
+            .map(Self::known)
+            .unwrap_or_default();
         self.records.insert((coll.name, id), record.clone());
         Ok(record)
     }

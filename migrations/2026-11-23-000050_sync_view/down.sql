@@ -1,19 +1,12 @@
-DROP TRIGGER profile_cards_sync_view ON profile_cards;
-DROP FUNCTION profile_cards_sync_view();
-ALTER TABLE profile_cards DROP COLUMN sync_view;
-DROP TRIGGER attendances_sync_view ON attendances;
-DROP FUNCTION attendances_sync_view();
-ALTER TABLE attendances DROP COLUMN sync_view;
-DROP TRIGGER events_sync_view ON events;
-DROP FUNCTION events_sync_view();
-ALTER TABLE events DROP COLUMN sync_view;
-DROP TRIGGER reminders_sync_view ON reminders;
-DROP FUNCTION reminders_sync_view();
-ALTER TABLE reminders DROP COLUMN sync_view;
-DROP TRIGGER interactions_sync_view ON interactions;
-DROP FUNCTION interactions_sync_view();
-ALTER TABLE interactions DROP COLUMN sync_view;
-DROP TRIGGER contacts_sync_view ON contacts;
-DROP FUNCTION contacts_sync_view();
-ALTER TABLE contacts DROP COLUMN sync_view;
+DO $$
+DECLARE
+    t TEXT;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['profile_cards', 'attendances', 'events', 'reminders', 'interactions', 'contacts'] LOOP
+        EXECUTE format('DROP TRIGGER %I ON %I', t || '_sync_view', t);
+        EXECUTE format('DROP FUNCTION %I()', t || '_sync_view');
+        EXECUTE format('ALTER TABLE %I DROP COLUMN sync_view', t);
+    END LOOP;
+END
+$$;
 DROP FUNCTION sync_view_with_record(TEXT, JSON);

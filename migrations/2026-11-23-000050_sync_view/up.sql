@@ -15,106 +15,37 @@
 CREATE FUNCTION sync_view_with_record(view TEXT, record JSON) RETURNS TEXT
     LANGUAGE sql IMMUTABLE AS $$ SELECT left(view, -1) || ',"record":' || record::text || '}' $$;
 
-ALTER TABLE contacts ADD COLUMN sync_view TEXT;
-CREATE FUNCTION contacts_sync_view() RETURNS trigger LANGUAGE plpgsql AS $$
+-- Each table: the column, its trigger function (the record rendered from the row's record
+-- columns, listed once below) and the trigger.
+DO $do$
+DECLARE
+    t TEXT;
+    columns TEXT[];
 BEGIN
-    IF TG_OP = 'UPDATE' AND NEW.sync_state IS NOT DISTINCT FROM OLD.sync_state
-       AND NEW.sync_view IS NOT DISTINCT FROM OLD.sync_view THEN
-        NEW.sync_view := NULL;
-    ELSIF NEW.sync_view IS NOT NULL THEN
-        NEW.sync_view := sync_view_with_record(NEW.sync_view, (SELECT to_json(r) FROM (SELECT
-            NEW.name, NEW.organization, NEW.job_title, NEW.city, NEW.emails, NEW.phones,
-            NEW.links, NEW.tags, NEW.notes, NEW.how_we_met, NEW.met_at_event_id,
-            NEW.first_met_on, NEW.they_brought, NEW.i_can_offer, NEW.met_in_person,
-            NEW.keep_in_touch_days, NEW.starred, NEW.last_interaction_at) r));
-    END IF;
-    RETURN NEW;
-END;
-$$;
-CREATE TRIGGER contacts_sync_view BEFORE INSERT OR UPDATE ON contacts
-    FOR EACH ROW EXECUTE FUNCTION contacts_sync_view();
-
-ALTER TABLE interactions ADD COLUMN sync_view TEXT;
-CREATE FUNCTION interactions_sync_view() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' AND NEW.sync_state IS NOT DISTINCT FROM OLD.sync_state
-       AND NEW.sync_view IS NOT DISTINCT FROM OLD.sync_view THEN
-        NEW.sync_view := NULL;
-    ELSIF NEW.sync_view IS NOT NULL THEN
-        NEW.sync_view := sync_view_with_record(NEW.sync_view, (SELECT to_json(r) FROM (SELECT
-            NEW.contact_id, NEW.kind, NEW.occurred_at, NEW.notes, NEW.event_id) r));
-    END IF;
-    RETURN NEW;
-END;
-$$;
-CREATE TRIGGER interactions_sync_view BEFORE INSERT OR UPDATE ON interactions
-    FOR EACH ROW EXECUTE FUNCTION interactions_sync_view();
-
-ALTER TABLE reminders ADD COLUMN sync_view TEXT;
-CREATE FUNCTION reminders_sync_view() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' AND NEW.sync_state IS NOT DISTINCT FROM OLD.sync_state
-       AND NEW.sync_view IS NOT DISTINCT FROM OLD.sync_view THEN
-        NEW.sync_view := NULL;
-    ELSIF NEW.sync_view IS NOT NULL THEN
-        NEW.sync_view := sync_view_with_record(NEW.sync_view, (SELECT to_json(r) FROM (SELECT
-            NEW.contact_id, NEW.event_id, NEW.title, NEW.notes, NEW.due_local, NEW.timezone,
-            NEW.repeat_every, NEW.repeat_unit, NEW.snoozed_until, NEW.status, NEW.completed_at,
-            NEW.due_at, NEW.origin) r));
-    END IF;
-    RETURN NEW;
-END;
-$$;
-CREATE TRIGGER reminders_sync_view BEFORE INSERT OR UPDATE ON reminders
-    FOR EACH ROW EXECUTE FUNCTION reminders_sync_view();
-
-ALTER TABLE events ADD COLUMN sync_view TEXT;
-CREATE FUNCTION events_sync_view() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' AND NEW.sync_state IS NOT DISTINCT FROM OLD.sync_state
-       AND NEW.sync_view IS NOT DISTINCT FROM OLD.sync_view THEN
-        NEW.sync_view := NULL;
-    ELSIF NEW.sync_view IS NOT NULL THEN
-        NEW.sync_view := sync_view_with_record(NEW.sync_view, (SELECT to_json(r) FROM (SELECT
-            NEW.kind, NEW.title, NEW.description, NEW.venue, NEW.address, NEW.city,
-            NEW.starts_at, NEW.ends_at, NEW.timezone, NEW.capacity, NEW.visibility,
-            NEW.attendee_list_visibility, NEW.organizer_id, NEW.join_code) r));
-    END IF;
-    RETURN NEW;
-END;
-$$;
-CREATE TRIGGER events_sync_view BEFORE INSERT OR UPDATE ON events
-    FOR EACH ROW EXECUTE FUNCTION events_sync_view();
-
-ALTER TABLE attendances ADD COLUMN sync_view TEXT;
-CREATE FUNCTION attendances_sync_view() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' AND NEW.sync_state IS NOT DISTINCT FROM OLD.sync_state
-       AND NEW.sync_view IS NOT DISTINCT FROM OLD.sync_view THEN
-        NEW.sync_view := NULL;
-    ELSIF NEW.sync_view IS NOT NULL THEN
-        NEW.sync_view := sync_view_with_record(NEW.sync_view, (SELECT to_json(r) FROM (SELECT
-            NEW.status, NEW.role, NEW.share_profile, NEW.event_id, NEW.user_id, NEW.guest_name,
-            NEW.guest_email, NEW.checked_in_at) r));
-    END IF;
-    RETURN NEW;
-END;
-$$;
-CREATE TRIGGER attendances_sync_view BEFORE INSERT OR UPDATE ON attendances
-    FOR EACH ROW EXECUTE FUNCTION attendances_sync_view();
-
-ALTER TABLE profile_cards ADD COLUMN sync_view TEXT;
-CREATE FUNCTION profile_cards_sync_view() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' AND NEW.sync_state IS NOT DISTINCT FROM OLD.sync_state
-       AND NEW.sync_view IS NOT DISTINCT FROM OLD.sync_view THEN
-        NEW.sync_view := NULL;
-    ELSIF NEW.sync_view IS NOT NULL THEN
-        NEW.sync_view := sync_view_with_record(NEW.sync_view, (SELECT to_json(r) FROM (SELECT
-            NEW.headline, NEW.organization, NEW.email, NEW.phone, NEW.links, NEW.city) r));
-    END IF;
-    RETURN NEW;
-END;
-$$;
-CREATE TRIGGER profile_cards_sync_view BEFORE INSERT OR UPDATE ON profile_cards
-    FOR EACH ROW EXECUTE FUNCTION profile_cards_sync_view();
+    FOR t, columns IN VALUES
+        ('contacts', ARRAY['name', 'organization', 'job_title', 'city', 'emails', 'phones', 'links', 'tags', 'notes', 'how_we_met', 'met_at_event_id', 'first_met_on', 'they_brought', 'i_can_offer', 'met_in_person', 'keep_in_touch_days', 'starred', 'last_interaction_at']),
+        ('interactions', ARRAY['contact_id', 'kind', 'occurred_at', 'notes', 'event_id']),
+        ('reminders', ARRAY['contact_id', 'event_id', 'title', 'notes', 'due_local', 'timezone', 'repeat_every', 'repeat_unit', 'snoozed_until', 'status', 'completed_at', 'due_at', 'origin']),
+        ('events', ARRAY['kind', 'title', 'description', 'venue', 'address', 'city', 'starts_at', 'ends_at', 'timezone', 'capacity', 'visibility', 'attendee_list_visibility', 'organizer_id', 'join_code']),
+        ('attendances', ARRAY['status', 'role', 'share_profile', 'event_id', 'user_id', 'guest_name', 'guest_email', 'checked_in_at']),
+        ('profile_cards', ARRAY['headline', 'organization', 'email', 'phone', 'links', 'city'])
+    LOOP
+        EXECUTE format('ALTER TABLE %I ADD COLUMN sync_view TEXT', t);
+        EXECUTE format($f$
+            CREATE FUNCTION %I() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF TG_OP = 'UPDATE' AND NEW.sync_state IS NOT DISTINCT FROM OLD.sync_state
+                   AND NEW.sync_view IS NOT DISTINCT FROM OLD.sync_view THEN
+                    NEW.sync_view := NULL;
+                ELSIF NEW.sync_view IS NOT NULL THEN
+                    NEW.sync_view := sync_view_with_record(NEW.sync_view, (SELECT to_json(r) FROM (SELECT %s) r));
+                END IF;
+                RETURN NEW;
+            END;
+            $$ $f$, t || '_sync_view',
+            (SELECT string_agg('NEW.' || quote_ident(c), ', ' ORDER BY o) FROM unnest(columns) WITH ORDINALITY AS u(c, o)));
+        EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE ON %I FOR EACH ROW EXECUTE FUNCTION %I()',
+                       t || '_sync_view', t, t || '_sync_view');
+    END LOOP;
+END
+$do$;

@@ -106,6 +106,14 @@ impl Phone {
     }
 }
 
+/// A fresh app, Lise registered on it, and her phone "iPhone".
+async fn lise_with_her_iphone() -> (TestApp, User, Phone) {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    (app, lise, phone)
+}
+
 fn new_id() -> String {
     Uuid::now_v7().to_string()
 }
@@ -315,9 +323,7 @@ async fn another_users_record_id_is_rejected_and_left_alone() {
 
 #[tokio::test]
 async fn rest_edits_reach_phones_and_merge_with_phone_edits() {
-    let app = spawn_app().await;
-    let lise = app.register("Lise").await;
-    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (app, lise, phone) = lise_with_her_iphone().await;
     let created = app
         .contact(
             &lise,
@@ -372,9 +378,7 @@ async fn rest_edits_reach_phones_and_merge_with_phone_edits() {
 
 #[tokio::test]
 async fn a_device_clock_a_year_ahead_cannot_win() {
-    let app = spawn_app().await;
-    let lise = app.register("Lise").await;
-    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (app, lise, phone) = lise_with_her_iphone().await;
     let id = new_id();
     phone
         .push_ok(
@@ -441,9 +445,7 @@ async fn a_delete_concurrent_with_an_edit_keeps_the_edit_for_a_restore() {
 
 #[tokio::test]
 async fn unknown_fields_survive_and_old_schemas_are_refused() {
-    let app = spawn_app().await;
-    let lise = app.register("Lise").await;
-    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (app, lise, phone) = lise_with_her_iphone().await;
     let id = new_id();
     let m = phone.mutation(
         "contacts",
@@ -489,9 +491,7 @@ async fn unknown_fields_survive_and_old_schemas_are_refused() {
 
 #[tokio::test]
 async fn invalid_mutations_are_rejected_and_consumed() {
-    let app = spawn_app().await;
-    let lise = app.register("Lise").await;
-    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (app, lise, phone) = lise_with_her_iphone().await;
     let id = new_id();
     let batch = vec![
         phone.mutation("contacts", &id, "upsert", json!({ "city": "Lyon" })),
@@ -643,9 +643,7 @@ async fn leaving_an_event_takes_it_out_of_my_scope() {
 
 #[tokio::test]
 async fn a_change_committed_late_is_not_skipped() {
-    let app = spawn_app().await;
-    let lise = app.register("Lise").await;
-    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (app, lise, phone) = lise_with_her_iphone().await;
     let late = app.contact(&lise, json!({ "name": "Late" })).await["id"]
         .as_str()
         .unwrap()
@@ -775,9 +773,7 @@ async fn writers_pushing_while_a_reader_pulls_small_pages_miss_nothing() {
 
 #[tokio::test]
 async fn an_expired_cursor_must_resync() {
-    let app = spawn_app().await;
-    let lise = app.register("Lise").await;
-    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (app, _, phone) = lise_with_her_iphone().await;
     let keep = new_id();
     let gone = new_id();
     phone
@@ -905,9 +901,7 @@ async fn conflicts_are_listed_newest_first_in_pages() {
 
 #[tokio::test]
 async fn each_rest_edit_keeps_its_own_time_in_the_merge() {
-    let app = spawn_app().await;
-    let lise = app.register("Lise").await;
-    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (app, lise, phone) = lise_with_her_iphone().await;
     let created = app
         .contact(&lise, json!({ "name": "Claire", "city": "Lyon" }))
         .await;
@@ -936,9 +930,7 @@ async fn each_rest_edit_keeps_its_own_time_in_the_merge() {
 
 #[tokio::test]
 async fn replay_stamps_older_than_the_retention_are_forgotten() {
-    let app = spawn_app().await;
-    let lise = app.register("Lise").await;
-    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (app, lise, phone) = lise_with_her_iphone().await;
     let id = new_id();
     // A phone that stayed offline for 100 days (retention: 90) finally pushes its queue.
     let old = now_ms() - 100 * 24 * 3600 * 1000;
@@ -999,9 +991,7 @@ async fn a_record_pulled_from_its_view_reads_as_one_reconciled_from_its_merge_st
         "profile_cards",
         "attendances",
     ];
-    let app = spawn_app().await;
-    let lise = app.register("Lise").await;
-    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (app, lise, phone) = lise_with_her_iphone().await;
     let (event, contact, reminder, interaction) = (new_id(), new_id(), new_id(), new_id());
     phone
         .push_ok(
@@ -1098,9 +1088,7 @@ async fn a_record_pulled_from_its_view_reads_as_one_reconciled_from_its_merge_st
 
 #[tokio::test]
 async fn a_write_outside_sync_clears_the_view_so_pull_reconciles_it() {
-    let app = spawn_app().await;
-    let lise = app.register("Lise").await;
-    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (app, _, phone) = lise_with_her_iphone().await;
     let id = new_id();
     phone
         .push_ok(
@@ -1149,9 +1137,7 @@ fn created_deleted_then_referred(phone: &Phone, contact: &str, reminder: &str) -
 
 #[tokio::test]
 async fn a_record_the_database_refuses_is_rejected_alone_and_the_rest_of_the_batch_applies() {
-    let app = spawn_app().await;
-    let lise = app.register("Lise").await;
-    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (app, lise, phone) = lise_with_her_iphone().await;
     let (claire, event, gone, reminder) = (new_id(), new_id(), new_id(), new_id());
     let body = phone
         .push(
@@ -1221,9 +1207,7 @@ async fn a_record_the_database_refuses_is_rejected_alone_and_the_rest_of_the_bat
 
 #[tokio::test]
 async fn a_contact_deleted_by_a_phone_takes_its_interactions_and_reminders_with_it() {
-    let app = spawn_app().await;
-    let lise = app.register("Lise").await;
-    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (app, lise, phone) = lise_with_her_iphone().await;
     let (claire, lunch, call_back, other, other_lunch) = (new_id(), new_id(), new_id(), new_id(), new_id());
     let lunch_with = |id: &str, contact: &str| {
         phone.mutation(
@@ -1275,9 +1259,7 @@ async fn a_contact_deleted_by_a_phone_takes_its_interactions_and_reminders_with_
 
 #[tokio::test]
 async fn each_page_names_the_next_in_a_link_header_until_the_last() {
-    let app = spawn_app().await;
-    let lise = app.register("Lise").await;
-    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (app, _, phone) = lise_with_her_iphone().await;
     let ids: Vec<String> = (0..5).map(|_| new_id()).collect();
     let mutations = ids
         .iter()
@@ -1351,9 +1333,7 @@ async fn merge_states_and_views_are_compressed_with_lz4_where_the_server_has_it(
         #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
         view: Option<String>,
     }
-    let app = spawn_app().await;
-    let lise = app.register("Lise").await;
-    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (app, _, phone) = lise_with_her_iphone().await;
     let id = new_id();
     // Notes long enough to take the row over PostgreSQL's 2 kB compression threshold.
     let notes = "Rencontrée au Jelly du jeudi, parle de coopératives et de vélo. ".repeat(60);

@@ -144,16 +144,21 @@ class Pusher(threading.Thread):
             self.error = e
 
 
-def push(token, count, label):
-    devs = [device(token, f"{label} {k}") for k in range(PUSHERS)]
-    share = count // PUSHERS
-    threads = [Pusher(token, d, k * share, share) for k, d in enumerate(devs)]
+def run_together(threads):
+    """Starts the threads at once and waits for all of them: the seconds it took."""
     t0 = time.perf_counter()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - t0
+    return time.perf_counter() - t0
+
+
+def push(token, count, label):
+    devs = [device(token, f"{label} {k}") for k in range(PUSHERS)]
+    share = count // PUSHERS
+    threads = [Pusher(token, d, k * share, share) for k, d in enumerate(devs)]
+    elapsed = run_together(threads)
     for t in threads:
         if t.error:
             raise t.error
@@ -230,12 +235,7 @@ def pull_concurrently(token):
     devs = [device(token, f"puller {k}") for k in range(PULLERS)]
     done = []
     threads = [threading.Thread(target=pull_light, args=(token, d, done)) for d in devs]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - t0
+    elapsed = run_together(threads)
     if len(done) != PULLERS:
         raise RuntimeError("a puller failed")
     return sum(done), elapsed

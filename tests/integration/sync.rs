@@ -1254,7 +1254,13 @@ async fn a_contact_deleted_by_a_phone_takes_its_interactions_and_reminders_with_
     for id in [&claire, &lunch, &call_back] {
         assert_eq!(seen[id]["deleted"], true, "{id}");
     }
-    assert!(!seen.contains_key(&other_lunch));
+    // The other contact's lunch stays alive (a pull may send it again while another test's
+    // transaction holds the cursor's window open, never as deleted).
+    assert!(
+        seen.get(&other_lunch).is_none_or(|c| c["deleted"] == false),
+        "{:?}",
+        seen.get(&other_lunch)
+    );
 }
 
 #[tokio::test]
@@ -1305,8 +1311,9 @@ async fn each_page_names_the_next_in_a_link_header_until_the_last() {
             .unwrap()
             .to_string();
     }
-    // The profile card and the five contacts, two a page.
-    assert_eq!(pages, 3);
+    // The profile card and the five contacts, two a page: three pages, or more when
+    // another test's transaction still runs and rows of the window are sent again.
+    assert!(pages >= 3, "{pages} pages");
     for id in &ids {
         assert!(seen.contains(id), "{id} not pulled");
     }

@@ -8,26 +8,34 @@
 -- row to row and they are written a few at a time.
 
 CREATE FUNCTION sync_owned_changes() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    owners UUID[];
 BEGIN
     IF TG_OP = 'INSERT' THEN
-        INSERT INTO sync_changes (collection, record_id, user_id)
-            SELECT TG_ARGV[0], n.id, n.owner_id FROM new_rows n;
-        PERFORM pg_notify('carnet_sync', owner_id::text) FROM (SELECT DISTINCT owner_id FROM new_rows) o;
+        WITH changed AS (
+            INSERT INTO sync_changes (collection, record_id, user_id)
+            SELECT TG_ARGV[0], n.id, n.owner_id FROM new_rows n
+            RETURNING user_id)
+        SELECT array_agg(DISTINCT user_id) INTO owners FROM changed;
     ELSIF TG_OP = 'UPDATE' THEN
         -- As the row triggers' WHEN (OLD.* IS DISTINCT FROM NEW.*): rows the statement
         -- left as they were are no change.
-        INSERT INTO sync_changes (collection, record_id, user_id)
+        WITH changed AS (
+            INSERT INTO sync_changes (collection, record_id, user_id)
             SELECT TG_ARGV[0], n.id, n.owner_id
             FROM new_rows n JOIN old_rows o ON o.id = n.id
-            WHERE o IS DISTINCT FROM n;
-        PERFORM pg_notify('carnet_sync', owner_id::text) FROM (
-            SELECT DISTINCT n.owner_id FROM new_rows n JOIN old_rows o ON o.id = n.id
-            WHERE o IS DISTINCT FROM n) c;
+            WHERE o IS DISTINCT FROM n
+            RETURNING user_id)
+        SELECT array_agg(DISTINCT user_id) INTO owners FROM changed;
     ELSE
-        INSERT INTO sync_changes (collection, record_id, user_id)
-            SELECT TG_ARGV[0], o.id, o.owner_id FROM old_rows o;
-        PERFORM pg_notify('carnet_sync', owner_id::text) FROM (SELECT DISTINCT owner_id FROM old_rows) o;
+        WITH changed AS (
+            INSERT INTO sync_changes (collection, record_id, user_id)
+            SELECT TG_ARGV[0], o.id, o.owner_id FROM old_rows o
+            RETURNING user_id)
+        SELECT array_agg(DISTINCT user_id) INTO owners FROM changed;
     END IF;
+    -- Each owner whose records changed, once.
+    PERFORM pg_notify('carnet_sync', owner::text) FROM unnest(owners) AS owner;
     RETURN NULL;
 END;
 $$;

@@ -7,13 +7,16 @@ DECLARE
     t TEXT;
     columns TEXT[];
 BEGIN
-    FOR t, columns IN VALUES
-        ('contacts', ARRAY['name', 'organization', 'job_title', 'city', 'emails', 'phones', 'links', 'tags', 'notes', 'how_we_met', 'met_at_event_id', 'first_met_on', 'they_brought', 'i_can_offer', 'met_in_person', 'keep_in_touch_days', 'starred', 'last_interaction_at']),
-        ('interactions', ARRAY['contact_id', 'kind', 'occurred_at', 'notes', 'event_id']),
-        ('reminders', ARRAY['contact_id', 'event_id', 'title', 'notes', 'due_local', 'timezone', 'repeat_every', 'repeat_unit', 'snoozed_until', 'status', 'completed_at', 'due_at', 'origin']),
-        ('events', ARRAY['kind', 'title', 'description', 'venue', 'address', 'city', 'starts_at', 'ends_at', 'timezone', 'capacity', 'visibility', 'attendee_list_visibility', 'organizer_id', 'join_code']),
-        ('attendances', ARRAY['status', 'role', 'share_profile', 'event_id', 'user_id', 'guest_name', 'guest_email', 'checked_in_at']),
-        ('profile_cards', ARRAY['headline', 'organization', 'email', 'phone', 'links', 'city'])
+    -- The record columns of each table, in order, are those of its composite type.
+    FOR t, columns IN
+        SELECT left(ty.typname, -length('_sync_record')),
+               array_agg(a.attname::text ORDER BY a.attnum)
+        FROM pg_type ty JOIN pg_attribute a ON a.attrelid = ty.typrelid AND a.attnum > 0
+        WHERE ty.typname IN ('contacts_sync_record', 'interactions_sync_record',
+                             'reminders_sync_record', 'events_sync_record',
+                             'attendances_sync_record', 'profile_cards_sync_record')
+          AND ty.typnamespace = current_schema()::regnamespace
+        GROUP BY ty.typname
     LOOP
         EXECUTE format($f$
             CREATE OR REPLACE FUNCTION %I() RETURNS trigger LANGUAGE plpgsql AS $$

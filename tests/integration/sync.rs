@@ -1387,3 +1387,67 @@ async fn merge_states_and_views_are_compressed_with_lz4_where_the_server_has_it(
         assert_eq!(stored.view.as_deref(), Some("lz4"));
     }
 }
+
+#[tokio::test]
+async fn awkward_values_are_stored_exactly_by_batched_inserts_and_updates() {
+    // Push writes a batch's values as text arrays cast to each column's type: quotes,
+    // backslashes, commas, braces, the word NULL, newlines and non-ASCII text must come
+    // back as sent, from pull and from the REST API alike.
+    let (app, lise, phone) = lise_with_her_iphone().await;
+    let id = new_id();
+    let tags = ["a,b", "say \"hi\"", "back\\slash", "{x}", "null", "vélo"];
+    let notes = "Line \"one\"\nback\\slash, {braces} and NULL\ttab";
+    phone
+        .push_ok(
+            &app,
+            vec![phone.mutation(
+                "contacts",
+                &id,
+                "upsert",
+                json!({
+                    "name": "O'Brien \"Bob\" {x}",
+                    "tags": { "add": tags, "remove": [] },
+                    "notes": { "base": "", "value": notes },
+                    "keep_in_touch_days": 30,
+                    "first_met_on": "2026-11-20",
+                    "starred": true,
+                }),
+            )],
+        )
+        .await;
+    // An update of another shape: some columns set, one cleared, a set element removed.
+    phone
+        .push_ok(
+            &app,
+            vec![phone.mutation(
+                "contacts",
+                &id,
+                "upsert",
+                json!({
+                    "city": "Montréal \\ \"QC\"",
+                    "keep_in_touch_days": null,
+                    "tags": { "add": ["x}y{"], "remove": ["{x}"] },
+                }),
+            )],
+        )
+        .await;
+    let other = Phone::new(&app, &lise, "iPad").await;
+    let (seen, _) = other.pull_all(&app, None).await;
+    let record = &seen[&id]["record"];
+    let rest = app.get(&format!("/v1/contacts/{id}"), &lise.token).await;
+    assert_eq!(rest.status, 200, "{}", rest.text);
+    let mut want_tags: Vec<String> = ["a,b", "say \"hi\"", "back\\slash", "null", "vélo", "x}y{"]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    want_tags.sort();
+    for (source, r) in [("pull", record), ("REST", &rest.body)] {
+        assert_eq!(r["name"], "O'Brien \"Bob\" {x}", "{source}: {r}");
+        assert_eq!(sorted(&r["tags"]), want_tags, "{source}: {r}");
+        assert_eq!(r["notes"], notes, "{source}: {r}");
+        assert_eq!(r["city"], "Montréal \\ \"QC\"", "{source}: {r}");
+        assert_eq!(r["keep_in_touch_days"], Value::Null, "{source}: {r}");
+        assert_eq!(r["first_met_on"], "2026-11-20", "{source}: {r}");
+        assert_eq!(r["starred"], true, "{source}: {r}");
+    }
+}

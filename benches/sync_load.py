@@ -7,6 +7,7 @@ used through psql for the baselines and to grow the change feed), it measures:
   push      field mutations/s, batches of 100 new contacts x 10 fields, BENCH_PUSHERS
             devices pushing at once, each over one keep-alive connection, their request
             bodies encoded before the clock starts (as the COPY baseline's input is);
+            timed in two halves, the faster one reported (as COPY's best of two);
   initial   a full pull (no cursor, 1000 changes a page, gzip) of a user with
             BENCH_CONTACTS contacts: time, bytes on the wire, changes/s, the client
             decompressing and parsing every page and asking for the next one (named by the
@@ -165,10 +166,12 @@ def run_together(threads):
     return time.perf_counter() - t0
 
 
-def push(token, count, label):
+def push(token, count, label, first=0):
+    """Pushes contacts first .. first + count - 1, shared among PUSHERS new devices: how many
+    were pushed and the seconds it took."""
     devs = [device(token, f"{label} {k}") for k in range(PUSHERS)]
     share = count // PUSHERS
-    threads = [Pusher(token, d, k * share, share) for k, d in enumerate(devs)]
+    threads = [Pusher(token, d, first + k * share, share) for k, d in enumerate(devs)]
     elapsed = run_together(threads)
     for t in threads:
         if t.error:
@@ -256,10 +259,15 @@ def main():
     rows = []
     say(f"registering, pushing {CONTACTS} contacts (batches of {BATCH} x 10 fields, {PUSHERS} devices)")
     token, user = register("Bench")
-    n, secs = push(token, CONTACTS, "pusher")
+    # In two halves, each timed; the faster one is the result, as the COPY baseline is the
+    # faster of two runs (on a shared machine either can be slowed by its neighbours).
+    half = CONTACTS // 2
+    halves = [push(token, half, f"pusher {h}", first=h * half) for h in range(2)]
+    n, secs = min(halves, key=lambda ns: ns[1] / ns[0])
     push_rate = n * 10 / secs
     rows.append(("push: field mutations/s (batches of 100 contacts x 10 fields)",
-                 f"{push_rate:,.0f}", f"{n:,} contacts in {secs:.1f} s = {n / secs:,.0f} contacts/s"))
+                 f"{push_rate:,.0f}", f"{n:,} contacts in {secs:.1f} s = {n / secs:,.0f} contacts/s (faster of two halves; "
+                 + " and ".join(f"{hn * 10 / hs:,.0f}" for hn, hs in halves) + " fields/s)"))
 
     if VACUUM:
         # As pgbench does before its runs: the pulls then read rows at rest, as a phone's

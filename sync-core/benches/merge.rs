@@ -332,9 +332,50 @@ fn text_benches(c: &mut Criterion) {
     g.finish();
 }
 
+/// Writing a merge state as JSON, as the server stores it at every push: a contact's ten
+/// fields (scalars, two sets, two texts), each with its stamp.
+fn state_json_benches(c: &mut Criterion) {
+    let schema = CollectionSchema::new("contacts")
+        .sets(["tags", "emails"])
+        .texts(["notes", "how_we_met"]);
+    let mut fields: BTreeMap<String, FieldChange> = [
+        "name",
+        "organization",
+        "job_title",
+        "city",
+        "starred",
+        "met_in_person",
+    ]
+    .iter()
+    .map(|n| (n.to_string(), FieldChange::Scalar(json!(format!("{n} of Lise")))))
+    .collect();
+    for set in ["tags", "emails"] {
+        let add = vec![json!(format!("{set} one")), json!(format!("{set} two"))];
+        fields.insert(set.into(), FieldChange::Set { add, remove: vec![] });
+    }
+    for text in ["notes", "how_we_met"] {
+        let value = "Met at the apéro on the canal; talks about bikes and cooperatives.".to_owned();
+        fields.insert(
+            text.into(),
+            FieldChange::Text {
+                base: String::new(),
+                value,
+            },
+        );
+    }
+    let mut state = RecordState::new();
+    merge_owned(&mut state, upsert(at(1_795_460_473_712, A), fields), &schema).unwrap();
+    let mut g = c.benchmark_group("state_json");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("sync_core_contact_state_to_json", |bench| {
+        bench.iter(|| black_box(serde_json::to_string(black_box(&state)).unwrap()))
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = configure();
-    targets = scalar_benches, set_benches, text_benches
+    targets = scalar_benches, set_benches, text_benches, state_json_benches
 }
 criterion_main!(benches);

@@ -83,9 +83,40 @@ impl Hlc {
     }
 }
 
+impl Hlc {
+    /// The wire form, written digit by digit: merge states and pull views hold a stamp for
+    /// every field and set element, written at every push, and `write!` with padding spent
+    /// several times as long on each. `None` for a stamp beyond what the wire form carries
+    /// (only one built by hand, not through [`Hlc::new`] or parsing, can be).
+    fn wire(&self) -> Option<[u8; WIRE_LEN]> {
+        if self.millis > MAX_MILLIS || self.counter > MAX_COUNTER {
+            return None;
+        }
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [b'-'; WIRE_LEN];
+        let mut millis = self.millis;
+        for digit in out[..15].iter_mut().rev() {
+            *digit = b'0' + (millis % 10) as u8;
+            millis /= 10;
+        }
+        let mut counter = self.counter;
+        for digit in out[16..21].iter_mut().rev() {
+            *digit = b'0' + (counter % 10) as u8;
+            counter /= 10;
+        }
+        for (i, digit) in out[22..].iter_mut().enumerate() {
+            *digit = HEX[((self.node >> (4 * (31 - i))) & 0xf) as usize];
+        }
+        Some(out)
+    }
+}
+
 impl fmt::Display for Hlc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:015}-{:05}-{:032x}", self.millis, self.counter, self.node)
+        match self.wire() {
+            Some(wire) => f.write_str(std::str::from_utf8(&wire).map_err(|_| fmt::Error)?),
+            None => write!(f, "{:015}-{:05}-{:032x}", self.millis, self.counter, self.node),
+        }
     }
 }
 
@@ -158,7 +189,12 @@ impl FromStr for Hlc {
 
 impl Serialize for Hlc {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match self.wire() {
+            Some(wire) => {
+                serializer.serialize_str(std::str::from_utf8(&wire).map_err(serde::ser::Error::custom)?)
+            }
+            None => serializer.collect_str(self),
+        }
     }
 }
 
@@ -297,6 +333,34 @@ mod tests {
     use super::*;
 
     const NODE: u128 = 0x8f0c2d1e9a7b4c3d8e2f1a0b9c8d7e6f;
+
+    #[test]
+    fn the_wire_form_is_the_padded_format_at_every_bound() {
+        for millis in [
+            0,
+            1,
+            9,
+            10,
+            1_795_460_473_712,
+            MAX_MILLIS - 1,
+            MAX_MILLIS,
+            MAX_MILLIS + 1,
+            u64::MAX,
+        ] {
+            for counter in [0, 1, 10, 99_998, MAX_COUNTER, MAX_COUNTER + 1, u32::MAX] {
+                for node in [0, 1, 0xf, NODE, 1 << 127, u128::MAX] {
+                    let hlc = Hlc {
+                        millis,
+                        counter,
+                        node,
+                    };
+                    let padded = format!("{millis:015}-{counter:05}-{node:032x}");
+                    assert_eq!(hlc.to_string(), padded);
+                    assert_eq!(serde_json::to_string(&hlc).unwrap(), format!("\"{padded}\""));
+                }
+            }
+        }
+    }
 
     #[test]
     fn wire_form_matches_product_example() {

@@ -1397,40 +1397,25 @@ async fn awkward_values_are_stored_exactly_by_batched_inserts_and_updates() {
     let id = new_id();
     let tags = ["a,b", "say \"hi\"", "back\\slash", "{x}", "null", "vélo"];
     let notes = "Line \"one\"\nback\\slash, {braces} and NULL\ttab";
-    phone
-        .push_ok(
-            &app,
-            vec![phone.mutation(
-                "contacts",
-                &id,
-                "upsert",
-                json!({
-                    "name": "O'Brien \"Bob\" {x}",
-                    "tags": { "add": tags, "remove": [] },
-                    "notes": { "base": "", "value": notes },
-                    "keep_in_touch_days": 30,
-                    "first_met_on": "2026-11-20",
-                    "starred": true,
-                }),
-            )],
-        )
-        .await;
-    // An update of another shape: some columns set, one cleared, a set element removed.
-    phone
-        .push_ok(
-            &app,
-            vec![phone.mutation(
-                "contacts",
-                &id,
-                "upsert",
-                json!({
-                    "city": "Montréal \\ \"QC\"",
-                    "keep_in_touch_days": null,
-                    "tags": { "add": ["x}y{"], "remove": ["{x}"] },
-                }),
-            )],
-        )
-        .await;
+    let created = json!({
+        "name": "O'Brien \"Bob\" {x}",
+        "tags": { "add": tags, "remove": [] },
+        "notes": { "base": "", "value": notes },
+        "keep_in_touch_days": 30,
+        "first_met_on": "2026-11-20",
+        "starred": true,
+    });
+    // Then an update of another shape: a column set, one cleared, a set element removed.
+    let updated = json!({
+        "city": "Montréal \\ \"QC\"",
+        "keep_in_touch_days": null,
+        "tags": { "add": ["x}y{"], "remove": ["{x}"] },
+    });
+    for fields in [created, updated] {
+        phone
+            .push_ok(&app, vec![phone.mutation("contacts", &id, "upsert", fields)])
+            .await;
+    }
     let other = Phone::new(&app, &lise, "iPad").await;
     let (seen, _) = other.pull_all(&app, None).await;
     let record = &seen[&id]["record"];

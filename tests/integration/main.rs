@@ -17,3 +17,4 @@ mod organizer;
 mod push;
 mod reminders;
 mod sync;
+mod write_path;

@@ -159,14 +159,14 @@ pub fn find_for_organizer(
 }
 
 /// Live attendances of the event that are not cancelled (for capacity).
-pub fn count_taking_places(conn: &mut PgConnection, event_id: Uuid) -> Result<i64, ApiError> {
-    Ok(attendances::table
+pub fn count_taking_places(conn: &mut PgConnection, event_id: Uuid) -> QueryResult<i64> {
+    attendances::table
         .filter(attendances::event_id.eq(event_id))
         .filter(attendances::deleted_at.is_null())
         .filter(attendances::status.eq_any(["registered", "checked_in"]))
         .filter(attendances::role.ne("organizer"))
         .count()
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
 #[derive(Debug, Default, AsChangeset)]

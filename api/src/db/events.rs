@@ -264,6 +264,36 @@ pub fn lock_by_id_and_organizer(
         .first(conn)?)
 }
 
+/// Locks the live event's row for a change of places; answers its capacity, `None` when
+/// there is no such live event.
+pub fn lock_capacity(conn: &mut PgConnection, id: Uuid) -> QueryResult<Option<Option<i32>>> {
+    events::table
+        .filter(events::id.eq(id))
+        .filter(events::deleted_at.is_null())
+        .select(events::capacity)
+        .for_update()
+        .first(conn)
+        .optional()
+}
+
+/// Locks, in id order, the rows of the events these attendances belong to, so a writer
+/// that then locks the attendances takes the locks in the order the organizer flows do
+/// (event first).
+pub fn lock_of_attendances(conn: &mut PgConnection, attendance_ids: &[Uuid]) -> QueryResult<Vec<Uuid>> {
+    events::table
+        .filter(
+            events::id.eq_any(
+                attendances::table
+                    .filter(attendances::id.eq_any(attendance_ids))
+                    .select(attendances::event_id),
+            ),
+        )
+        .order(events::id.asc())
+        .select(events::id)
+        .for_update()
+        .load(conn)
+}
+
 /// The event, when `user` has an attendance at it (cancelled ones included: a cancelled
 /// attendee may register again), its row locked until the transaction ends.
 pub fn lock_for_attendee(conn: &mut PgConnection, user: Uuid, id: Uuid) -> Result<EventRow, ApiError> {

@@ -1,10 +1,22 @@
-//! Parsed input types: once a value has one of these types it is valid, so nothing
-//! unchecked reaches the database. Each `parse` returns [`InvalidValue`] with a stable code.
+//! The domain layer: parsed values and the product's rules.
+//!
+//! - Parsed input types (`Email`, `Phone`, `Link`, `Tag`, texts, time zones): once a value has
+//!   one of these types it is valid, so nothing unchecked reaches the database. Each `parse`
+//!   returns [`InvalidValue`] with a stable code.
+//! - One module per entity whose rules both the REST API and sync push obey
+//!   ([`attendances`], [`contacts`], [`reminders`], and the closed lists in [`choices`]):
+//!   who may change what, limits, and side effects (last contact, keep-in-touch, waitlist,
+//!   check-in). Routes and sync call these; these call the data layer (`crate::db`), never
+//!   the other way round.
 
+pub mod attendances;
+pub mod choices;
 mod code;
+pub mod contacts;
 mod email;
 mod link;
 mod phone;
+pub mod reminders;
 mod tags;
 mod text;
 mod time;
@@ -14,7 +26,7 @@ pub use email::Email;
 pub use link::Link;
 pub use phone::{Phone, Region};
 pub use tags::Tag;
-pub use text::{optional_text, required_text, Limits};
+pub use text::{check_long_text, optional_text, required_text, Limits};
 pub use time::{keep_in_touch_due, next_repeat_after, resolve_local, LocalResolution, TimeZone};
 
 pub use crate::error::InvalidValue;

@@ -32,6 +32,13 @@ pub fn optional_text(raw: &str, max: usize) -> Result<Option<String>, InvalidVal
     Ok(Some(value.to_string()))
 }
 
+/// Checks a long free text as it is kept, untrimmed (sync merges it three-way, so its exact
+/// characters matter): at most [`Limits::LONG`] characters, line breaks and tabs but no other
+/// control characters (a NUL could not even be stored).
+pub fn check_long_text(value: &str) -> Result<(), InvalidValue> {
+    check(value, Limits::LONG, true)
+}
+
 fn check(value: &str, max: usize, multiline: bool) -> Result<(), InvalidValue> {
     if value.chars().count() > max {
         return Err(InvalidValue::new(

@@ -7,7 +7,6 @@
 
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::Utc;
-use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -16,12 +15,10 @@ use super::attendees::{attendee_view, own_attendance_view, AttendeeView, OwnAtte
 use super::contacts::{contact_view, ContactView};
 use super::State;
 use crate::auth::AuthUser;
-use crate::db::attendances::{
-    Added, AttendanceChanges, AttendanceRow, NewAttendance, SharedCard, TAKING_PLACES,
-};
+use crate::db::attendances::{Added, AttendanceRow, NewAttendance, SharedCard, TAKING_PLACES};
 use crate::db::contacts::{ContactChanges, ContactRow, NewContact};
-use crate::db::events::EventRow;
 use crate::db::{self};
+use crate::domain::attendances::{self, Actor};
 use crate::domain::{InvalidValue, TimeZone};
 use crate::error::ApiError;
 
@@ -74,17 +71,6 @@ fn checkin_code(raw: &str) -> Result<String, InvalidValue> {
             "a check-in code is letters and digits",
         ))
     }
-}
-
-/// The status a new registration gets: a place while there is one, else the waitlist.
-/// Call with the event row locked.
-fn place_status(conn: &mut PgConnection, event: &EventRow) -> Result<&'static str, ApiError> {
-    Ok(match event.capacity {
-        Some(capacity) if db::attendances::count_taking_places(conn, event.id)? >= i64::from(capacity) => {
-            "waitlisted"
-        }
-        _ => "registered",
-    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -149,13 +135,13 @@ async fn join_event(
                 match db::attendances::find_by_event_and_user_any(conn, event.id, me)? {
                     Some((row, false)) if row.status != "cancelled" => Ok(Joined::Again(row)),
                     Some((row, removed)) => {
-                        let status = place_status(conn, &event)?;
+                        let status = attendances::new_registration_status(conn, event.id, event.capacity)?;
                         Ok(Joined::Again(db::attendances::rejoin(
                             conn, row.id, status, removed,
                         )?))
                     }
                     None => {
-                        let status = place_status(conn, &event)?;
+                        let status = attendances::new_registration_status(conn, event.id, event.capacity)?;
                         let added = db::attendances::create(
                             conn,
                             &NewAttendance {
@@ -239,59 +225,16 @@ async fn patch_my_attendance(
 ) -> Result<HttpResponse, ApiError> {
     let (me, event_id) = (auth.user_id, id.into_inner());
     let input = body.into_inner();
-    let status = match input.status.as_deref().map(str::trim) {
-        None => None,
-        Some(s @ ("cancelled" | "registered")) => Some(s.to_string()),
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "status",
-                InvalidValue::new(
-                    "invalid_choice",
-                    format!("{other:?} is not one of cancelled, registered"),
-                ),
-            ))
-        }
-    };
     let row = state
         .db
         .transaction(move |conn| {
             let event = db::events::lock_for_attendee(conn, me, event_id)?;
             let mut row = db::attendances::find_by_event_and_user(conn, me, event_id)?;
-            if status.is_some() && row.role == "organizer" {
-                return Err(ApiError::Conflict {
-                    code: "organizer_attendance",
-                    detail: "The organizer's own attendance cannot be cancelled; delete the event instead."
-                        .into(),
-                });
-            }
             if let Some(share) = input.share_profile {
                 row = db::attendances::set_consent(conn, me, row.id, share)?;
             }
-            match status.as_deref() {
-                Some("cancelled") if row.status == "checked_in" => {
-                    return Err(ApiError::Conflict {
-                        code: "already_checked_in",
-                        detail: "A checked-in attendance cannot be cancelled.".into(),
-                    })
-                }
-                Some("cancelled") if row.status != "cancelled" => {
-                    row = db::attendances::update(
-                        conn,
-                        row.event_id,
-                        row.id,
-                        &AttendanceChanges {
-                            status: Some("cancelled".into()),
-                            checked_in_at: Some(None),
-                            ..Default::default()
-                        },
-                    )?;
-                    db::attendances::promote_waitlisted(conn, event.id, event.capacity)?;
-                }
-                Some("registered") if row.status == "cancelled" => {
-                    let status = place_status(conn, &event)?;
-                    row = db::attendances::rejoin(conn, row.id, status, false)?;
-                }
-                _ => {}
+            if let Some(status) = input.status.as_deref() {
+                row = attendances::change_status(conn, Actor::Attendee, event.capacity, row, status)?;
             }
             Ok(row)
         })

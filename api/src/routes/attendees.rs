@@ -10,6 +10,7 @@ use super::{cursor, nullable, page_limit, Page, State};
 use crate::auth::AuthUser;
 use crate::db::attendances::{Added, AttendanceChanges, AttendanceRow, AttendeeRow, NewAttendance};
 use crate::db::{self};
+use crate::domain::attendances::{self, Actor, ROLES};
 use crate::domain::{required_text, Email, InvalidValue, Limits};
 use crate::error::{ApiError, FieldErrors};
 
@@ -19,9 +20,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(patch_attendee)
         .service(delete_attendee);
 }
-
-const STATUSES: [&str; 4] = ["registered", "waitlisted", "cancelled", "checked_in"];
-const ROLES: [&str; 4] = ["organizer", "host", "speaker", "attendee"];
 
 /// An attendee as the organizer sees them. Contact details appear only when the attendee
 /// consented to share their profile (guests: the details the organizer entered).
@@ -224,12 +222,7 @@ async fn add_attendee(
             .db
             .transaction(move |conn| {
                 let event = db::events::lock_by_id_and_organizer(conn, me, event_id)?;
-                let full = match event.capacity {
-                    Some(capacity) => {
-                        db::attendances::count_taking_places(conn, event_id)? >= i64::from(capacity)
-                    }
-                    None => false,
-                };
+                let status = attendances::new_registration_status(conn, event_id, event.capacity)?;
                 let added = db::attendances::create(
                     conn,
                     &NewAttendance {
@@ -238,7 +231,7 @@ async fn add_attendee(
                         user_id: None,
                         guest_name: Some(name.clone()),
                         guest_email: email.clone(),
-                        status: if full { "waitlisted" } else { "registered" }.into(),
+                        status: status.into(),
                         role,
                         share_profile: false,
                         share_profile_at: None,
@@ -288,13 +281,7 @@ async fn patch_attendee(
             let current = db::attendances::find_for_organizer(conn, me, event_id, attendance_id)?;
             let input = body.into_inner();
             let mut errors = FieldErrors::new();
-            let mut changes = AttendanceChanges {
-                status: input
-                    .status
-                    .as_deref()
-                    .and_then(|s| errors.check("status", choice(s, &STATUSES))),
-                ..Default::default()
-            };
+            let mut changes = AttendanceChanges::default();
             if let Some(r) = input.role.as_deref() {
                 if current.role == "organizer" {
                     // Demoting the organizer would route around the delete rule below.
@@ -327,19 +314,16 @@ async fn patch_attendee(
                     .map(|e| Some(e.into_inner())),
             };
             errors.into_result()?;
-            match changes.status.as_deref() {
-                Some("checked_in") if current.checked_in_at.is_none() => {
-                    changes.checked_in_at = Some(Some(Utc::now()))
+            let mut row = current;
+            if changes.role.is_some() || changes.guest_name.is_some() || changes.guest_email.is_some() {
+                row = db::attendances::update(conn, event_id, attendance_id, &changes)?;
+            }
+            match input.status.as_deref() {
+                Some(status) => {
+                    attendances::change_status(conn, Actor::Organizer, event.capacity, row, status)
                 }
-                Some("registered" | "waitlisted" | "cancelled") => changes.checked_in_at = Some(None),
-                _ => {}
+                None => Ok(row),
             }
-            let row = db::attendances::update(conn, event_id, attendance_id, &changes)?;
-            if row.status == "cancelled" && db::attendances::TAKING_PLACES.contains(&current.status.as_str())
-            {
-                db::attendances::promote_waitlisted(conn, event_id, event.capacity)?;
-            }
-            Ok(row)
         })
         .await?;
     Ok(HttpResponse::Ok().json(own_attendance_view(row)))
@@ -372,7 +356,7 @@ async fn delete_attendee(
             }
             db::attendances::delete(conn, event_id, attendance_id)?;
             if db::attendances::TAKING_PLACES.contains(&current.status.as_str()) {
-                db::attendances::promote_waitlisted(conn, event_id, event.capacity)?;
+                attendances::free_places(conn, event_id, event.capacity)?;
             }
             Ok(())
         })

@@ -11,9 +11,9 @@ use super::{cursor, nullable, page_limit, Page, State};
 use crate::auth::AuthUser;
 use crate::db::contacts::{ContactChanges, ContactQuery, ContactRow, NewContact};
 use crate::db::{self};
+use crate::domain::contacts;
 use crate::domain::{
-    keep_in_touch_due, optional_text, parse_set, required_text, Email, InvalidValue, Limits, Link, Phone,
-    Region, Tag, TimeZone,
+    optional_text, parse_set, required_text, Email, InvalidValue, Limits, Link, Phone, Region, Tag,
 };
 use crate::error::{ApiError, FieldErrors};
 
@@ -221,39 +221,6 @@ fn check_event(conn: &mut PgConnection, owner: Uuid, event_id: Option<Option<Uui
     Ok(())
 }
 
-/// Keeps the contact's one open keep-in-touch reminder in step with its cadence and its
-/// last interaction (called after every change to either).
-pub fn refresh_keep_in_touch(
-    conn: &mut PgConnection,
-    owner: Uuid,
-    contact: &ContactRow,
-) -> Result<(), ApiError> {
-    let user = db::users::find(conn, owner)?;
-    let zone = TimeZone::parse(&user.timezone)
-        .or_else(|_| TimeZone::parse("UTC"))
-        .map_err(|e| ApiError::invalid("timezone", e))?;
-    let due = contact.keep_in_touch_days.map(|days| {
-        let anchor = contact.last_interaction_at.unwrap_or_else(Utc::now);
-        let (local, at) = keep_in_touch_due(anchor, days, zone);
-        (local, zone.name(), at)
-    });
-    let title = if user.locale.starts_with("fr") {
-        format!("Prendre des nouvelles de {}", contact.name)
-    } else {
-        format!("Keep in touch with {}", contact.name)
-    };
-    db::reminders::set_keep_in_touch(conn, owner, contact.id, due, &title)
-}
-
-pub(crate) fn user_region(conn: &mut PgConnection, owner: Uuid) -> Result<Option<Region>, ApiError> {
-    let user = db::users::find(conn, owner)?;
-    Ok(user
-        .region
-        .as_deref()
-        .and_then(|r| Region::parse(r).ok())
-        .or_else(|| Region::from_locale(&user.locale)))
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ContactListQuery {
@@ -339,7 +306,7 @@ async fn create_contact(
             if input.name.is_none() {
                 errors.add("name", "required", "must not be empty");
             }
-            let region = user_region(conn, owner)?;
+            let region = contacts::user_region(conn, owner)?;
             let c = parse(input, region, &mut errors);
             errors.into_result()?;
             check_event(conn, owner, c.met_at_event_id)?;
@@ -366,7 +333,7 @@ async fn create_contact(
             };
             let row = db::contacts::create(conn, &new)?.ok_or_else(super::id_taken)?;
             if row.keep_in_touch_days.is_some() {
-                refresh_keep_in_touch(conn, owner, &row)?;
+                contacts::refresh_keep_in_touch(conn, owner, &row)?;
             }
             Ok(row)
         })
@@ -413,14 +380,14 @@ async fn patch_contact(
             }
             // Not found before validation: another user's id must answer 404, not 422.
             db::contacts::find_by_id_and_owner(conn, owner, id)?;
-            let region = user_region(conn, owner)?;
+            let region = contacts::user_region(conn, owner)?;
             let changes = parse(input, region, &mut errors);
             errors.into_result()?;
             check_event(conn, owner, changes.met_at_event_id)?;
             let cadence_changed = changes.keep_in_touch_days.is_some() || changes.name.is_some();
             let row = db::contacts::update(conn, owner, id, &changes)?;
             if cadence_changed {
-                refresh_keep_in_touch(conn, owner, &row)?;
+                contacts::refresh_keep_in_touch(conn, owner, &row)?;
             }
             Ok(row)
         })

@@ -198,7 +198,7 @@ fn import(
         errors: Vec::new(),
     };
     db::contacts::lock_owner_for_import(conn, owner)?;
-    let region = super::contacts::user_region(conn, owner)?;
+    let region = crate::domain::contacts::user_region(conn, owner)?;
     let existing = db::contacts::all_by_owner(conn, owner)?;
     let mut book = Book::new(existing.into_iter().map(data_of));
     for (i, draft) in drafts.into_iter().enumerate() {

@@ -24,15 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(regenerate_join_code);
 }
 
-pub const KINDS: [&str; 7] = [
-    "apero",
-    "colunching",
-    "jelly",
-    "round_table",
-    "conference",
-    "meetup",
-    "other",
-];
+use crate::domain::choices::{ATTENDEE_LIST_VISIBILITIES, EVENT_KINDS as KINDS, EVENT_VISIBILITIES};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
@@ -160,11 +152,11 @@ fn parse(input: &EventInput, errors: &mut FieldErrors) -> EventChanges {
         visibility: input
             .visibility
             .as_deref()
-            .and_then(|v| errors.check("visibility", choice(v, &["public", "unlisted", "private"]))),
+            .and_then(|v| errors.check("visibility", choice(v, &EVENT_VISIBILITIES))),
         attendee_list_visibility: input
             .attendee_list_visibility
             .as_deref()
-            .and_then(|v| errors.check("attendee_list_visibility", choice(v, &["organizer", "attendees"]))),
+            .and_then(|v| errors.check("attendee_list_visibility", choice(v, &ATTENDEE_LIST_VISIBILITIES))),
     }
 }
 
@@ -333,7 +325,7 @@ async fn patch_event(
             let row = db::events::update(conn, me, id, &changes)?;
             if changes.capacity.is_some() {
                 // More places (or no limit any more): the waitlist moves up.
-                db::attendances::promote_waitlisted(conn, id, row.capacity)?;
+                crate::domain::attendances::free_places(conn, id, row.capacity)?;
             }
             Ok(row)
         })

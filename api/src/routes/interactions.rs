@@ -12,7 +12,7 @@ use super::{cursor, nullable, page_limit, Page, State};
 use crate::auth::AuthUser;
 use crate::db::interactions::{InteractionChanges, InteractionRow, NewInteraction};
 use crate::db::{self};
-use crate::domain::{optional_text, InvalidValue, Limits};
+use crate::domain::{contacts, optional_text, InvalidValue, Limits};
 use crate::error::{ApiError, FieldErrors};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -22,9 +22,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(delete_interaction);
 }
 
-pub const KINDS: [&str; 8] = [
-    "call", "sms", "email", "meeting", "meal", "message", "social", "other",
-];
+use crate::domain::choices::INTERACTION_KINDS as KINDS;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct InteractionView {
@@ -105,16 +103,6 @@ fn check_event(conn: &mut PgConnection, owner: Uuid, event_id: Option<Option<Uui
     Ok(())
 }
 
-/// After any change to a contact's interactions: its last interaction, and its cadence.
-fn after_change(conn: &mut PgConnection, owner: Uuid, contact_id: Uuid) -> Result<(), ApiError> {
-    db::contacts::refresh_last_interaction(conn, owner, contact_id)?;
-    let contact = db::contacts::find_by_id_and_owner(conn, owner, contact_id)?;
-    if contact.keep_in_touch_days.is_some() {
-        super::contacts::refresh_keep_in_touch(conn, owner, &contact)?;
-    }
-    Ok(())
-}
-
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct InteractionListQuery {
@@ -188,7 +176,7 @@ async fn create_interaction(
                 event_id: c.event_id.flatten(),
             };
             let row = db::interactions::create(conn, &new)?.ok_or_else(super::id_taken)?;
-            after_change(conn, owner, contact_id)?;
+            contacts::after_interactions_changed(conn, owner, contact_id)?;
             Ok(row)
         })
         .await?;
@@ -222,7 +210,7 @@ async fn patch_interaction(
             errors.into_result()?;
             check_event(conn, owner, changes.event_id)?;
             let row = db::interactions::update(conn, owner, id, &changes)?;
-            after_change(conn, owner, row.contact_id)?;
+            contacts::after_interactions_changed(conn, owner, row.contact_id)?;
             Ok(row)
         })
         .await?;
@@ -245,7 +233,7 @@ async fn delete_interaction(
         .db
         .transaction(move |conn| {
             let contact_id = db::interactions::delete(conn, owner, id)?;
-            after_change(conn, owner, contact_id)
+            contacts::after_interactions_changed(conn, owner, contact_id)
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -242,7 +242,7 @@ async fn delete_me(state: State, auth: AuthUser) -> Result<HttpResponse, ApiErro
             let events = db::events::lock_where_holding_place(conn, user_id)?;
             db::users::delete(conn, user_id)?;
             for event in events {
-                db::attendances::promote_waitlisted(conn, event.id, event.capacity)?;
+                crate::domain::attendances::free_places(conn, event.id, event.capacity)?;
             }
             Ok(())
         })

@@ -1,7 +1,7 @@
 //! Reminders: follow-ups due at a local time in a time zone.
 
 use actix_web::{delete, get, patch, post, web, HttpResponse};
-use chrono::{DateTime, Months, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -11,6 +11,7 @@ use super::{cursor, nullable, page_limit, Page, State};
 use crate::auth::AuthUser;
 use crate::db::reminders::{NewReminder, ReminderChanges, ReminderQuery, ReminderRow};
 use crate::db::{self};
+use crate::domain::reminders::{self, Completion};
 use crate::domain::{optional_text, required_text, resolve_local, InvalidValue, Limits, TimeZone};
 use crate::error::{ApiError, FieldErrors};
 
@@ -135,43 +136,7 @@ fn local_time(raw: &str) -> Result<NaiveDateTime, InvalidValue> {
 }
 
 fn repeat(r: &Repeat) -> Result<(i32, String), InvalidValue> {
-    if !(1..=365).contains(&r.every) {
-        return Err(InvalidValue::new(
-            "out_of_range",
-            "repeat.every must be between 1 and 365",
-        ));
-    }
-    match r.unit.as_str() {
-        "days" | "weeks" | "months" => Ok((r.every, r.unit.clone())),
-        other => Err(InvalidValue::new(
-            "invalid_choice",
-            format!("{other:?} is not one of days, weeks, months"),
-        )),
-    }
-}
-
-/// The next occurrence of a repeating reminder after `local`. Months keep the day of the
-/// month, clamped to the month's last day (31 January + 1 month = 28 or 29 February).
-pub fn next_occurrence(local: NaiveDateTime, every: i32, unit: &str) -> Option<NaiveDateTime> {
-    let n = u32::try_from(every).ok()?;
-    match unit {
-        "days" => local.checked_add_signed(chrono::Duration::days(i64::from(n))),
-        "weeks" => local.checked_add_signed(chrono::Duration::weeks(i64::from(n))),
-        "months" => local.checked_add_months(Months::new(n)),
-        _ => None,
-    }
-}
-
-/// The instant of a computed (not typed) occurrence: a time the clocks skip becomes the
-/// same wall-clock time one hour later, i.e. the first instant after the gap.
-fn occurrence_instant(local: NaiveDateTime, zone: TimeZone) -> DateTime<Utc> {
-    match crate::domain::resolve_local(local, zone) {
-        Ok(at) => at,
-        Err(_) => match crate::domain::resolve_local(local + chrono::Duration::hours(1), zone) {
-            Ok(at) => at,
-            Err(_) => local.and_utc(),
-        },
-    }
+    reminders::repeat(i64::from(r.every), &r.unit)
 }
 
 fn check_links(
@@ -468,36 +433,27 @@ async fn complete_reminder(
         .db
         .transaction(move |conn| {
             let current = db::reminders::find_by_id_and_owner(conn, owner, id)?;
-            let now = Utc::now();
-            let mut changes = ReminderChanges::default();
-            match (
-                current.repeat_every,
-                current.repeat_unit.as_deref(),
-                TimeZone::parse(&current.timezone),
-            ) {
-                (Some(every), Some(unit), Ok(zone)) if current.status == "open" => {
-                    let mut local = current.due_local;
-                    let mut at = current.due_at;
-                    // Step past now, so completing late does not leave occurrences due.
-                    for _ in 0..10_000 {
-                        let Some(next) = next_occurrence(local, every, unit) else {
-                            break;
-                        };
-                        local = next;
-                        at = occurrence_instant(next, zone);
-                        if at > now {
-                            break;
-                        }
-                    }
-                    changes.due_local = Some(local);
-                    changes.due_at = Some(at);
-                    changes.snoozed_until = Some(None);
-                }
-                _ => {
-                    changes.status = Some("done".into());
-                    changes.completed_at = Some(Some(now));
-                }
-            }
+            let repeat = current.repeat_every.zip(current.repeat_unit.as_deref());
+            let completion = reminders::completion(
+                &current.status,
+                current.due_local,
+                &current.timezone,
+                repeat,
+                Utc::now(),
+            );
+            let changes = match completion {
+                Completion::Next { local, at } => ReminderChanges {
+                    due_local: Some(local),
+                    due_at: Some(at),
+                    snoozed_until: Some(None),
+                    ..Default::default()
+                },
+                Completion::Done { at } => ReminderChanges {
+                    status: Some("done".into()),
+                    completed_at: Some(Some(at)),
+                    ..Default::default()
+                },
+            };
             db::reminders::update(conn, owner, id, &changes)
         })
         .await?;
@@ -562,37 +518,4 @@ async fn snooze_reminder(
         })
         .await?;
     Ok(HttpResponse::Ok().json(reminder_view(row)))
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    fn local(s: &str) -> NaiveDateTime {
-        NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S").unwrap()
-    }
-
-    #[test]
-    fn months_clamp_to_the_last_day() {
-        assert_eq!(
-            next_occurrence(local("2026-01-31T09:00:00"), 1, "months").unwrap(),
-            local("2026-02-28T09:00:00")
-        );
-        assert_eq!(
-            next_occurrence(local("2028-01-31T09:00:00"), 1, "months").unwrap(),
-            local("2028-02-29T09:00:00")
-        );
-        assert_eq!(
-            next_occurrence(local("2026-11-24T09:00:00"), 2, "weeks").unwrap(),
-            local("2026-12-08T09:00:00")
-        );
-    }
-
-    #[test]
-    fn computed_occurrences_in_a_gap_move_after_it() {
-        let paris = TimeZone::parse("Europe/Paris").unwrap();
-        let at = occurrence_instant(local("2026-03-29T02:30:00"), paris);
-        assert_eq!(at.to_rfc3339(), "2026-03-29T01:30:00+00:00");
-    }
 }

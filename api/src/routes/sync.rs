@@ -48,16 +48,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/sync/wait").route(web::get().to(wait_for_changes)));
 }
 
+/// Refuses a schema version this server does not speak: one it no longer supports, and one
+/// newer than it knows (an app ahead of the server must not have its edits read by older
+/// rules); both get 426, with the range accepted.
 fn check_schema_version(version: i64) -> Result<(), ApiError> {
-    if version < MIN_SCHEMA_VERSION {
-        return Err(ApiError::UpgradeRequired {
-            code: "unsupported_schema_version",
-            detail: format!(
-                "Schema version {version} is no longer supported (this server accepts {MIN_SCHEMA_VERSION} to {SCHEMA_VERSION}); update the app, then push and pull again."
-            ),
-        });
-    }
-    Ok(())
+    let why = if version < MIN_SCHEMA_VERSION {
+        "is no longer supported"
+    } else if version > SCHEMA_VERSION {
+        "is newer than this server knows"
+    } else {
+        return Ok(());
+    };
+    Err(ApiError::UpgradeRequired {
+        code: "unsupported_schema_version",
+        detail: format!(
+            "Schema version {version} {why} (this server accepts {MIN_SCHEMA_VERSION} to {SCHEMA_VERSION}); use an app version that speaks one of them, then push and pull again."
+        ),
+    })
 }
 
 /// A push: the device's queued edits, oldest first.

@@ -34,8 +34,13 @@ use sync_core::{
 };
 use uuid::Uuid;
 
+use crate::domain::choices::{
+    ATTENDEE_LIST_VISIBILITIES, EVENT_KINDS, EVENT_VISIBILITIES, INTERACTION_KINDS,
+};
+use crate::domain::reminders::{self, REPEAT_EVERY_MAX, REPEAT_UNITS};
 use crate::domain::{
-    optional_text, required_text, Email, InvalidValue, Limits, Link, Phone, Region, Tag, TimeZone,
+    attendances, check_long_text, optional_text, required_text, Email, InvalidValue, Limits, Link, Phone,
+    Region, Tag, TimeZone,
 };
 
 /// The node of stamps the server gives to edits made outside sync (REST and other writers).
@@ -46,6 +51,81 @@ pub const SCHEMA_VERSION: i64 = 1;
 pub const MIN_SCHEMA_VERSION: i64 = 1;
 /// Most elements a set field may hold.
 pub const MAX_SET_LEN: usize = 100;
+/// The largest `mutation_id`: 2^53, the largest whole number a JavaScript client holds
+/// exactly.
+pub const MAX_MUTATION_ID: u64 = 1 << 53;
+
+/// Fields a newer app knows and this server does not are kept and sent back (so an older
+/// server loses nothing of a newer app), within these bounds: how many one record may hold,
+/// the size of one value and of all of them in a record, as JSON.
+pub const MAX_EXTRA_FIELDS: usize = 32;
+pub const MAX_EXTRA_VALUE_BYTES: usize = 16 * 1024;
+pub const MAX_EXTRA_RECORD_BYTES: usize = 64 * 1024;
+/// The longest name of such a field.
+const MAX_EXTRA_NAME_LEN: usize = 64;
+
+/// Checks a pushed field this server does not know: a plain name (letters, digits and
+/// underscores, starting with a letter), a value within [`MAX_EXTRA_VALUE_BYTES`] and
+/// without NUL characters (which no PostgreSQL text or JSON value can hold).
+pub fn extra_field(name: &str, change: &FieldChange) -> Result<(), InvalidValue> {
+    let plain = name.len() <= MAX_EXTRA_NAME_LEN
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !plain {
+        return Err(InvalidValue::new(
+            "invalid_field_name",
+            format!("a field name is at most {MAX_EXTRA_NAME_LEN} letters, digits and underscores, starting with a letter"),
+        ));
+    }
+    let json = serde_json::to_string(&change_value(change)).unwrap_or_default();
+    if json.len() > MAX_EXTRA_VALUE_BYTES {
+        return Err(InvalidValue::new(
+            "too_long",
+            format!("a field this server does not know holds at most {MAX_EXTRA_VALUE_BYTES} bytes of JSON"),
+        ));
+    }
+    if json.contains("\\u0000") {
+        return Err(InvalidValue::new(
+            "invalid_characters",
+            "must not contain NUL characters",
+        ));
+    }
+    Ok(())
+}
+
+/// The value a change carries, for measuring it.
+fn change_value(change: &FieldChange) -> Value {
+    match change {
+        FieldChange::Scalar(v) => v.clone(),
+        FieldChange::Set { add, remove } => Value::Array(add.iter().chain(remove).cloned().collect()),
+        FieldChange::Text { base, value } => Value::Array(vec![base.clone().into(), value.clone().into()]),
+    }
+}
+
+/// Refuses a merged record whose fields unknown to this server exceed
+/// [`MAX_EXTRA_FIELDS`] or [`MAX_EXTRA_RECORD_BYTES`] together.
+pub fn check_extra_fields(coll: &Collection, state: &RecordState) -> Result<(), crate::error::ApiError> {
+    let mut count = 0;
+    let mut bytes = 0;
+    for (name, field) in &state.fields {
+        if coll.field(name).is_none() {
+            count += 1;
+            bytes += name.len() + serde_json::to_string(&field.value()).map_or(0, |j| j.len());
+        }
+    }
+    if count > MAX_EXTRA_FIELDS || bytes > MAX_EXTRA_RECORD_BYTES {
+        return Err(crate::error::ApiError::invalid(
+            "fields",
+            InvalidValue::new(
+                "too_many_fields",
+                format!(
+                    "a record holds at most {MAX_EXTRA_FIELDS} fields this server does not know, {MAX_EXTRA_RECORD_BYTES} bytes of JSON together"
+                ),
+            ),
+        ));
+    }
+    Ok(())
+}
 
 /// Who may read and write records of a collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,19 +235,6 @@ pub struct Collection {
     pub deletable: bool,
 }
 
-const INTERACTION_KINDS: &[&str] = &[
-    "call", "sms", "email", "meeting", "meal", "message", "social", "other",
-];
-const EVENT_KINDS: &[&str] = &[
-    "apero",
-    "colunching",
-    "jelly",
-    "round_table",
-    "conference",
-    "meetup",
-    "other",
-];
-
 pub static CONTACTS: Collection = Collection {
     name: "contacts",
     table: "contacts",
@@ -204,7 +271,7 @@ pub static INTERACTIONS: Collection = Collection {
     access: Access::Owned,
     fields: &[
         f("contact_id", Ty::OptUuid),
-        f("kind", Ty::Choice(INTERACTION_KINDS)),
+        f("kind", Ty::Choice(&INTERACTION_KINDS)),
         f("occurred_at", Ty::Instant),
         f("notes", Ty::Long),
         f("event_id", Ty::OptUuid),
@@ -226,10 +293,10 @@ pub static REMINDERS: Collection = Collection {
         f("notes", Ty::Long),
         f("due_local", Ty::Local),
         f("timezone", Ty::Zone),
-        f("repeat_every", Ty::OptInt(1, 1000)),
-        f("repeat_unit", Ty::OptChoice(&["days", "weeks", "months"])),
+        f("repeat_every", Ty::OptInt(1, REPEAT_EVERY_MAX)),
+        f("repeat_unit", Ty::OptChoice(&REPEAT_UNITS)),
         f("snoozed_until", Ty::OptInstant),
-        with_default("status", Ty::Choice(&["open", "done", "cancelled"]), "open"),
+        with_default("status", Ty::Choice(&reminders::STATUSES), "open"),
         f("completed_at", Ty::OptInstant),
     ],
     derived: &["due_at", "origin"],
@@ -243,7 +310,7 @@ pub static EVENTS: Collection = Collection {
     key: "id",
     access: Access::Event,
     fields: &[
-        f("kind", Ty::Choice(EVENT_KINDS)),
+        f("kind", Ty::Choice(&EVENT_KINDS)),
         f("title", Ty::Name(Limits::TITLE)),
         f("description", Ty::OptLong),
         f("venue", Ty::Short),
@@ -253,14 +320,10 @@ pub static EVENTS: Collection = Collection {
         f("ends_at", Ty::OptInstant),
         f("timezone", Ty::Zone),
         f("capacity", Ty::OptInt(1, 1_000_000)),
-        with_default(
-            "visibility",
-            Ty::Choice(&["public", "unlisted", "private"]),
-            "private",
-        ),
+        with_default("visibility", Ty::Choice(&EVENT_VISIBILITIES), "private"),
         with_default(
             "attendee_list_visibility",
-            Ty::Choice(&["organizer", "attendees"]),
+            Ty::Choice(&ATTENDEE_LIST_VISIBILITIES),
             "attendees",
         ),
     ],
@@ -275,11 +338,8 @@ pub static ATTENDANCES: Collection = Collection {
     key: "id",
     access: Access::Attendance,
     fields: &[
-        f(
-            "status",
-            Ty::Choice(&["registered", "waitlisted", "cancelled", "checked_in"]),
-        ),
-        f("role", Ty::Choice(&["organizer", "host", "speaker", "attendee"])),
+        f("status", Ty::Choice(&attendances::STATUSES)),
+        f("role", Ty::Choice(&attendances::ROLES)),
         f("share_profile", Ty::Bool),
     ],
     derived: &[
@@ -479,12 +539,7 @@ pub fn column_value(ty: Ty, v: &Value, region: Option<Region>) -> Result<Value, 
                 Value::Null => "",
                 other => expect_str(other, "a string")?,
             };
-            if text.chars().count() > Limits::LONG {
-                return Err(InvalidValue::new(
-                    "too_long",
-                    format!("must be at most {} characters", Limits::LONG),
-                ));
-            }
+            check_long_text(text)?;
             if ty == Ty::OptLong && text.trim().is_empty() {
                 Ok(Value::Null)
             } else {

@@ -15,14 +15,16 @@ use sync_core::{check_skew, merge_owned, FieldChange, FieldState, Mutation, Op, 
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use super::{
     column_value, conflict_row, element, reconcile, stored_state, uuid_of, Access, Collection, PullView, Ty,
+    MAX_EXTRA_FIELDS, MAX_MUTATION_ID,
 };
 use crate::db;
 use crate::db::sync::{NewConflict, RowWrite, StateWrite};
-use crate::domain::{resolve_local, Region, TimeZone};
+use crate::domain::attendances::{self, Actor, CheckIn, Current, Decision};
+use crate::domain::{contacts, resolve_local, Region, TimeZone};
 use crate::error::{ApiError, FieldErrors, Problem};
 
 /// What became of one pushed mutation.
@@ -163,6 +165,21 @@ struct Push<'a> {
     conflicts: Vec<NewConflict>,
     /// Contacts this push deleted, whose interactions and reminders are deleted at flush.
     deleted_contacts: Vec<Uuid>,
+    /// Events whose places this push freed (with their capacity), whose waitlist moves up
+    /// at flush.
+    freed_places: Vec<(Uuid, Option<i32>)>,
+    /// The side effects owed once the records are written (see [`Effects`]).
+    effects: Effects,
+}
+
+/// The domain's side effects of a push, run after its records are written, as the REST
+/// routes run them after theirs.
+#[derive(Debug, Default)]
+struct Effects {
+    /// Contacts whose interactions changed: last contact time and keep-in-touch reminder.
+    interactions_of: BTreeSet<Uuid>,
+    /// Contacts whose cadence or name changed: their keep-in-touch reminder.
+    cadence_of: BTreeSet<Uuid>,
 }
 
 /// Applies `mutations` in order for `ctx.device`, in one transaction.
@@ -195,6 +212,14 @@ pub fn push(
     })
 }
 
+/// A failure of the domain's data access, as the database error it stands for.
+fn into_db(e: ApiError) -> diesel::result::Error {
+    match e {
+        ApiError::NotFound => diesel::result::Error::NotFound,
+        other => diesel::result::Error::QueryBuilderError(Box::new(other)),
+    }
+}
+
 fn is_constraint(e: &diesel::result::Error) -> bool {
     use diesel::result::DatabaseErrorKind as K;
     matches!(
@@ -217,6 +242,8 @@ impl<'a> Push<'a> {
             pending: Vec::new(),
             conflicts: Vec::new(),
             deleted_contacts: Vec::new(),
+            freed_places: Vec::new(),
+            effects: Effects::default(),
         }
     }
 
@@ -232,12 +259,17 @@ impl<'a> Push<'a> {
         }
         let mut results = Vec::with_capacity(mutations.len());
         for wire in mutations {
-            let Some(id) = wire.get("mutation_id").and_then(Value::as_u64) else {
+            let given = wire.get("mutation_id").and_then(Value::as_u64);
+            let Some(id) = given.filter(|id| (1..=MAX_MUTATION_ID).contains(id)) else {
+                // Past 2^53 a JavaScript client cannot even hold its own ids exactly; taking
+                // one would make every later id of the device look like a replay.
                 let error = ApiError::unprocessable(
                     "invalid_mutation_id",
-                    "Each mutation needs a `mutation_id`, a positive whole number.",
+                    format!(
+                        "Each mutation needs a `mutation_id`, a whole number from 1 to {MAX_MUTATION_ID}."
+                    ),
                 );
-                results.push(MutationResult::rejected(None, &error));
+                results.push(MutationResult::rejected(given, &error));
                 continue;
             };
             let signed = i64::try_from(id).unwrap_or(i64::MAX);
@@ -250,8 +282,38 @@ impl<'a> Push<'a> {
         }
         if self.mode == Mode::Batch {
             self.flush(conn)?;
+            if let Err(e) = self.run_effects(conn) {
+                // Applied one by one, a failing side effect rejects its own mutation only.
+                tracing::warn!(error = %e, "a side effect of a batched push failed");
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
         }
         Ok((results, last))
+    }
+
+    /// The domain's side effects of what this push wrote (see [`Effects`]).
+    fn run_effects(&mut self, conn: &mut PgConnection) -> Result<(), ApiError> {
+        let effects = std::mem::take(&mut self.effects);
+        let user = self.ctx.user;
+        for contact in &effects.interactions_of {
+            contacts::after_interactions_changed(conn, user, *contact)?;
+        }
+        for contact in effects.cadence_of.difference(&effects.interactions_of) {
+            match db::contacts::find_by_id_and_owner(conn, user, *contact) {
+                Ok(row) => contacts::refresh_keep_in_touch(conn, user, &row)?,
+                Err(ApiError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        // The effects wrote outside sync; take their writes into the merge state now, so the
+        // records keep a pull view (as rows written by the push itself do).
+        for contact in effects.interactions_of.union(&effects.cadence_of) {
+            super::settle(conn, &super::CONTACTS, *contact)?;
+            if let Some(reminder) = db::reminders::find_keep_in_touch(conn, user, *contact)? {
+                super::settle(conn, &super::REMINDERS, reminder.id)?;
+            }
+        }
+        Ok(())
     }
 
     /// Locks every record the batch names, and the contacts it refers to, so merging reads
@@ -274,6 +336,10 @@ impl<'a> Push<'a> {
             if let Some(contact) = fields.and_then(|f| uuid_of(f, "contact_id")) {
                 wanted.entry(super::CONTACTS.name).or_default().push(contact);
             }
+        }
+        if let Some(ids) = wanted.get(super::ATTENDANCES.name) {
+            // Event first, as every flow that changes places locks it.
+            db::events::lock_of_attendances(conn, ids)?;
         }
         for coll in super::COLLECTIONS {
             let Some(mut ids) = wanted.remove(coll.name) else {
@@ -311,6 +377,9 @@ impl<'a> Push<'a> {
         if let Some(record) = self.records.get(&(coll.name, id)) {
             return Ok(record.clone());
         }
+        if coll.access == Access::Attendance {
+            db::events::lock_of_attendances(conn, &[id])?;
+        }
         let record = db::sync::lock_row(conn, coll, id)?
             .map(Self::known)
             .unwrap_or_default();
@@ -337,12 +406,15 @@ impl<'a> Push<'a> {
                 let outcome = conn.transaction(|conn| {
                     let applied = self.merge(conn, mutation)?;
                     self.flush(conn)?;
+                    self.run_effects(conn)?;
                     Ok(applied)
                 });
                 if outcome.is_err() {
                     self.pending.clear();
                     self.conflicts.clear();
                     self.deleted_contacts.clear();
+                    self.freed_places.clear();
+                    self.effects = Effects::default();
                     self.scope = None;
                 }
                 outcome
@@ -408,6 +480,15 @@ impl<'a> Push<'a> {
             db::interactions::delete_for_contacts(conn, self.ctx.user, &deleted_contacts)?;
             db::reminders::delete_for_contacts(conn, self.ctx.user, &deleted_contacts)?;
         }
+        let freed = std::mem::take(&mut self.freed_places);
+        for (event, capacity) in &freed {
+            attendances::free_places(conn, *event, *capacity).map_err(into_db)?;
+        }
+        if !freed.is_empty() {
+            // Promoted attendances changed behind this push's back: read them again.
+            self.records
+                .retain(|(coll, _), _| *coll != super::ATTENDANCES.name);
+        }
         db::sync::insert_conflicts(conn, &std::mem::take(&mut self.conflicts))?;
         Ok(())
     }
@@ -443,9 +524,16 @@ impl<'a> Push<'a> {
         }
         let coll = super::collection(&mutation.collection).ok_or_else(unavailable)?;
         let mut errors = FieldErrors::new();
+        let mut extra = 0;
         for (name, change) in mutation.fields.iter_mut() {
             if coll.is_derived(name) || SERVER_COLUMNS.contains(&name.as_str()) {
                 return Err(read_only(&format!("`{name}` is set by the server.")));
+            }
+            if coll.field(name).is_none() {
+                extra += 1;
+                if let Err(e) = super::extra_field(name, change) {
+                    errors.add(name.as_str(), e.code, e.message);
+                }
             }
             if let (Some(field), FieldChange::Set { add, remove }) = (coll.field(name), change) {
                 if let Ty::Set(elem) = field.ty {
@@ -457,6 +545,13 @@ impl<'a> Push<'a> {
                     }
                 }
             }
+        }
+        if extra > MAX_EXTRA_FIELDS {
+            errors.add(
+                "fields",
+                "too_many_fields",
+                format!("at most {MAX_EXTRA_FIELDS} fields this server does not know in one record"),
+            );
         }
         errors.into_result()?;
         Ok(mutation)
@@ -479,7 +574,7 @@ impl<'a> Push<'a> {
         id: Uuid,
         row: Option<&Map<String, Value>>,
         mutation: &Mutation,
-    ) -> Result<(), Fail> {
+    ) -> Result<Option<Actor>, Fail> {
         let me = self.ctx.user;
         match coll.access {
             Access::Owned => {
@@ -525,10 +620,10 @@ impl<'a> Push<'a> {
                 let organizer = event.is_some_and(|e| organised.contains(&e));
                 let member = event.is_some_and(|e| events.contains(&e));
                 let own = uuid_of(row, "user_id") == Some(me);
-                let allowed: &[&str] = if organizer {
-                    &["status", "role"]
+                let (allowed, actor): (&[&str], _) = if organizer {
+                    (&["status", "role"], Actor::Organizer)
                 } else if own {
-                    &["status", "share_profile"]
+                    (&["status", "share_profile"], Actor::Attendee)
                 } else if member {
                     return Err(read_only("Only the organizer can change another attendance.").into());
                 } else {
@@ -546,9 +641,10 @@ impl<'a> Push<'a> {
                         return Err(read_only(&format!("`{name}` cannot be changed here.")).into());
                     }
                 }
+                return Ok(Some(actor));
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Merges one mutation into its record and writes it back. `Ok(false)` for a replay.
@@ -560,7 +656,7 @@ impl<'a> Push<'a> {
             columns: row,
             mut state,
         } = self.record(conn, coll, id)?;
-        self.check_access(conn, coll, id, row.as_ref(), &mutation)?;
+        let actor = self.check_access(conn, coll, id, row.as_ref(), &mutation)?;
         if row.is_none() && mutation.op == Op::Delete && coll.access != Access::Profile {
             // Deleting what the server never had: nothing to do.
             return Ok(true);
@@ -586,6 +682,13 @@ impl<'a> Push<'a> {
         }
         state.forget_applied_before(self.ctx.replay_horizon_ms);
         conflicts.extend(outcome.conflicts);
+        super::check_extra_fields(coll, &state)?;
+        let mut server_columns = Map::new();
+        if let (Some(actor), Some(row)) = (actor, &row) {
+            if outcome.changed_fields.iter().any(|f| f == "status") {
+                self.decide_attendance_status(conn, actor, row, &mut state, &mut server_columns)?;
+            }
+        }
 
         let mut values = Map::new();
         let mut errors = FieldErrors::new();
@@ -608,8 +711,10 @@ impl<'a> Push<'a> {
             }
         }
         errors.into_result()?;
+        values.extend(server_columns);
         self.check_references(conn, coll, &values, &outcome.changed_fields)?;
         self.derive(coll, row.as_ref(), &mut values, &outcome.changed_fields)?;
+        self.note_effects(coll, id, row.as_ref(), &values, &outcome.changed_fields);
 
         let user = self.ctx.user;
         self.conflicts
@@ -631,6 +736,91 @@ impl<'a> Push<'a> {
         }
         self.remember_write(coll, id, row, values, state);
         Ok(true)
+    }
+
+    /// Decides a pushed attendance status by the rules the REST API obeys
+    /// ([`attendances::decide_status`]): the merged register takes the status the rules
+    /// give, `server_columns` the check-in time, and a freed place moves the waitlist at
+    /// flush. Places are counted with the event locked and this push's earlier writes
+    /// flushed, as each REST request sees the ones before it.
+    fn decide_attendance_status(
+        &mut self,
+        conn: &mut PgConnection,
+        actor: Actor,
+        row: &Map<String, Value>,
+        state: &mut RecordState,
+        server_columns: &mut Map<String, Value>,
+    ) -> Result<(), Fail> {
+        let text = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_owned();
+        let current_status = text(row.get("status"));
+        let requested = text(state.value("status").as_ref());
+        let decision = attendances::decide_status(
+            actor,
+            Current {
+                status: &current_status,
+                role: &text(row.get("role")),
+            },
+            &requested,
+        )?;
+        let event = uuid_of(row, "event_id").ok_or_else(unavailable)?;
+        self.flush(conn)?;
+        let capacity = db::events::lock_capacity(conn, event)?.ok_or_else(unavailable)?;
+        let full = decision == Decision::Register && attendances::is_full(conn, event, capacity)?;
+        let status = match decision.resolve(full) {
+            None => current_status,
+            Some(change) => {
+                match change.checked_in_at {
+                    CheckIn::Keep => {}
+                    CheckIn::Clear => {
+                        server_columns.insert("checked_in_at".into(), Value::Null);
+                    }
+                    CheckIn::Now if row.get("checked_in_at").is_some_and(|v| !v.is_null()) => {}
+                    CheckIn::Now => {
+                        server_columns.insert(
+                            "checked_in_at".into(),
+                            Value::String(chrono::Utc::now().to_rfc3339()),
+                        );
+                    }
+                }
+                if change.frees_place {
+                    self.freed_places.push((event, capacity));
+                }
+                change.status.to_owned()
+            }
+        };
+        if let Some(FieldState::Scalar(register)) = state.fields.get_mut("status") {
+            register.value = Value::String(status);
+        }
+        Ok(())
+    }
+
+    /// Notes the side effects a written record owes (run by [`Push::run_effects`]).
+    fn note_effects(
+        &mut self,
+        coll: &Collection,
+        id: Uuid,
+        row: Option<&Map<String, Value>>,
+        values: &Map<String, Value>,
+        changed: &[String],
+    ) {
+        let changed = |name: &str| changed.iter().any(|c| c == name);
+        if std::ptr::eq(coll, &super::INTERACTIONS) {
+            // Logged, edited, moved to another contact, deleted or restored: both contacts.
+            let before = row.and_then(|r| uuid_of(r, "contact_id"));
+            let after = uuid_of(values, "contact_id");
+            self.effects
+                .interactions_of
+                .extend(before.into_iter().chain(after));
+        } else if std::ptr::eq(coll, &super::CONTACTS)
+            && (changed("keep_in_touch_days") || (changed("name") && row.is_some()))
+        {
+            self.effects.cadence_of.insert(id);
+        } else if std::ptr::eq(coll, &super::EVENTS) && row.is_some() && changed("capacity") {
+            // More places (or no limit any more): the waitlist moves up.
+            let capacity = values.get("capacity").and_then(Value::as_i64);
+            self.freed_places
+                .push((id, capacity.and_then(|c| i32::try_from(c).ok())));
+        }
     }
 
     /// Takes a merged record into what this push knows, and queues its write.

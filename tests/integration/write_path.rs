@@ -1,0 +1,530 @@
+//! One write path: a phone's pushed edit obeys every rule a REST edit obeys (validation,
+//! who may set which status, side effects), and a push holding a bad value rejects that
+//! mutation alone.
+
+use carnet_tests::{spawn_app, TestApp, User};
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
+use serde_json::{json, Value};
+
+use crate::sync::{new_id, Phone};
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+fn instant(v: &Value) -> DateTime<Utc> {
+    v.as_str()
+        .unwrap_or_else(|| panic!("not an instant: {v}"))
+        .parse()
+        .unwrap()
+}
+
+/// The results of a push, by position.
+fn results(answer: &Value) -> &Vec<Value> {
+    answer["results"].as_array().unwrap()
+}
+
+/// The open keep-in-touch reminder of a contact, if any.
+async fn keep_in_touch(app: &TestApp, user: &User, contact: &str) -> Option<Value> {
+    let answer = app.get("/v1/reminders?limit=200", &user.token).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["contact_id"] == contact && r["origin"] == "keep_in_touch" && r["status"] == "open")
+        .cloned()
+}
+
+#[tokio::test]
+async fn an_interaction_logged_offline_moves_last_contact_and_keep_in_touch_as_over_rest() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let by_rest = id(&app
+        .contact(&lise, json!({ "name": "Nicolas Roy", "keep_in_touch_days": 30 }))
+        .await);
+    let by_push = id(&app
+        .contact(&lise, json!({ "name": "Nicolas Roy", "keep_in_touch_days": 30 }))
+        .await);
+    let at = "2026-11-20T12:30:00Z";
+    let logged = app
+        .post(
+            &format!("/v1/contacts/{by_rest}/interactions"),
+            &lise.token,
+            json!({ "kind": "meal", "occurred_at": at }),
+        )
+        .await;
+    assert_eq!(logged.status, 201, "{}", logged.text);
+    let lunch = new_id();
+    phone
+        .push_ok(
+            &app,
+            vec![phone.mutation(
+                "interactions",
+                &lunch,
+                "upsert",
+                json!({ "contact_id": by_push, "kind": "meal", "occurred_at": at }),
+            )],
+        )
+        .await;
+
+    let rest_reminder = keep_in_touch(&app, &lise, &by_rest).await.unwrap();
+    let push_reminder = keep_in_touch(&app, &lise, &by_push).await.unwrap();
+    for contact in [&by_rest, &by_push] {
+        let c = app.get(&format!("/v1/contacts/{contact}"), &lise.token).await;
+        assert_eq!(
+            instant(&c.body["last_interaction_at"]),
+            instant(&json!(at)),
+            "{}",
+            c.text
+        );
+    }
+    assert_eq!(push_reminder["due_local"], rest_reminder["due_local"]);
+    assert_eq!(push_reminder["due_at"], rest_reminder["due_at"]);
+    // Thirty days after the lunch, at the morning hour keep-in-touch reminders take.
+    assert!(
+        push_reminder["due_local"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-12-20T"),
+        "{push_reminder}"
+    );
+
+    // Deleting the lunch from the phone takes the last contact back, as a REST delete does.
+    phone
+        .push_ok(
+            &app,
+            vec![phone.mutation("interactions", &lunch, "delete", json!({}))],
+        )
+        .await;
+    let c = app.get(&format!("/v1/contacts/{by_push}"), &lise.token).await;
+    assert!(c.body["last_interaction_at"].is_null(), "{}", c.text);
+}
+
+#[tokio::test]
+async fn a_cadence_set_from_a_phone_keeps_a_reminder_as_over_rest() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let contact = new_id();
+    phone
+        .push_ok(
+            &app,
+            vec![phone.mutation(
+                "contacts",
+                &contact,
+                "upsert",
+                json!({ "name": "Awa Diallo", "keep_in_touch_days": 14 }),
+            )],
+        )
+        .await;
+    let reminder = keep_in_touch(&app, &lise, &contact)
+        .await
+        .expect("a keep-in-touch reminder");
+    assert_eq!(reminder["title"], "Keep in touch with Awa Diallo");
+    phone
+        .push_ok(
+            &app,
+            vec![phone.mutation(
+                "contacts",
+                &contact,
+                "upsert",
+                json!({ "keep_in_touch_days": null }),
+            )],
+        )
+        .await;
+    assert!(keep_in_touch(&app, &lise, &contact).await.is_none());
+}
+
+async fn join(app: &TestApp, user: &User, code: &str) -> Value {
+    let answer = app
+        .post("/v1/events/join", &user.token, json!({ "code": code }))
+        .await;
+    assert_eq!(answer.status, 201, "{}", answer.text);
+    answer.body
+}
+
+async fn my_status(app: &TestApp, user: &User, event: &str) -> Value {
+    let answer = app
+        .get(&format!("/v1/events/{event}/attendance"), &user.token)
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    answer.body
+}
+
+#[tokio::test]
+async fn a_phone_cannot_give_itself_a_place_nor_check_itself_in() {
+    let app = spawn_app().await;
+    let organizer = app.register("Olivia").await;
+    let (xavier, yasmine) = (app.register("Xavier").await, app.register("Yasmine").await);
+    let created = app
+        .post(
+            "/v1/events",
+            &organizer.token,
+            json!({ "kind": "apero", "title": "Apéro", "starts_at": "2026-12-10T18:00:00Z", "capacity": 1 }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let event = id(&created.body);
+    let code = created.body["join_code"].as_str().unwrap().to_string();
+    let x = join(&app, &xavier, &code).await;
+    let y = join(&app, &yasmine, &code).await;
+    assert_eq!(
+        (x["status"].as_str(), y["status"].as_str()),
+        (Some("registered"), Some("waitlisted"))
+    );
+
+    // Asking for a place while waitlisted changes nothing, over REST as from the phone.
+    let y_phone = Phone::new(&app, &yasmine, "Pixel").await;
+    let answer = y_phone
+        .push(
+            &app,
+            vec![y_phone.mutation(
+                "attendances",
+                &id(&y),
+                "upsert",
+                json!({ "status": "registered" }),
+            )],
+        )
+        .await;
+    assert_eq!(results(&answer)[0]["status"], "applied", "{answer}");
+    assert_eq!(my_status(&app, &yasmine, &event).await["status"], "waitlisted");
+
+    // Checking oneself in is refused with the same problem as over REST.
+    let rest = app
+        .patch(
+            &format!("/v1/events/{event}/attendance"),
+            &yasmine.token,
+            json!({ "status": "checked_in" }),
+        )
+        .await;
+    rest.assert_problem(422, "validation_failed");
+    let answer = y_phone
+        .push(
+            &app,
+            vec![y_phone.mutation(
+                "attendances",
+                &id(&y),
+                "upsert",
+                json!({ "status": "checked_in" }),
+            )],
+        )
+        .await;
+    let pushed = &results(&answer)[0];
+    assert_eq!(pushed["status"], "rejected", "{answer}");
+    assert_eq!(pushed["error"]["code"], rest.body["code"]);
+    assert_eq!(pushed["error"]["errors"], rest.body["errors"]);
+    let mine = my_status(&app, &yasmine, &event).await;
+    assert_eq!(mine["status"], "waitlisted");
+    assert!(mine["checked_in_at"].is_null());
+
+    // Xavier cancels from his phone: his place goes to Yasmine, as a REST cancel does.
+    let x_phone = Phone::new(&app, &xavier, "iPhone").await;
+    x_phone
+        .push_ok(
+            &app,
+            vec![x_phone.mutation("attendances", &id(&x), "upsert", json!({ "status": "cancelled" }))],
+        )
+        .await;
+    assert_eq!(my_status(&app, &xavier, &event).await["status"], "cancelled");
+    assert_eq!(my_status(&app, &yasmine, &event).await["status"], "registered");
+
+    // He asks again: the event is full, so he waits.
+    x_phone
+        .push_ok(
+            &app,
+            vec![x_phone.mutation(
+                "attendances",
+                &id(&x),
+                "upsert",
+                json!({ "status": "registered" }),
+            )],
+        )
+        .await;
+    assert_eq!(my_status(&app, &xavier, &event).await["status"], "waitlisted");
+
+    // The organizer checks Yasmine in from the door's phone: the time is recorded.
+    let door = Phone::new(&app, &organizer, "Door").await;
+    door.push_ok(
+        &app,
+        vec![door.mutation(
+            "attendances",
+            &id(&y),
+            "upsert",
+            json!({ "status": "checked_in" }),
+        )],
+    )
+    .await;
+    let mine = my_status(&app, &yasmine, &event).await;
+    assert_eq!(mine["status"], "checked_in");
+    assert!(instant(&mine["checked_in_at"]) <= Utc::now());
+    // And a checked-in attendance cannot be cancelled by its attendee, from any path.
+    let answer = y_phone
+        .push(
+            &app,
+            vec![y_phone.mutation("attendances", &id(&y), "upsert", json!({ "status": "cancelled" }))],
+        )
+        .await;
+    assert_eq!(
+        results(&answer)[0]["error"]["code"],
+        "already_checked_in",
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_value_is_rejected_alone_and_the_queue_moves_on() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let (bad, good, later) = (new_id(), new_id(), new_id());
+    let answer = phone
+        .push(
+            &app,
+            vec![
+                phone.mutation(
+                    "contacts",
+                    &bad,
+                    "upsert",
+                    json!({ "name": "Nul", "notes": { "base": "", "value": "a\u{0}b" } }),
+                ),
+                phone.mutation("contacts", &good, "upsert", json!({ "name": "Lise Cardinal" })),
+            ],
+        )
+        .await;
+    let r = results(&answer);
+    assert_eq!(r[0]["status"], "rejected", "{answer}");
+    assert_eq!(r[0]["error"]["errors"][0]["field"], "notes");
+    assert_eq!(r[0]["error"]["errors"][0]["code"], "invalid_characters");
+    assert_eq!(r[1]["status"], "applied", "{answer}");
+    // The same value over REST is refused with the same code.
+    let rest = app
+        .post(
+            "/v1/contacts",
+            &lise.token,
+            json!({ "name": "Nul", "notes": "a\u{1}b" }),
+        )
+        .await;
+    rest.assert_problem(422, "validation_failed");
+    assert_eq!(rest.body["errors"][0]["code"], "invalid_characters");
+    // The next push goes through: nothing is wedged.
+    phone
+        .push_ok(
+            &app,
+            vec![phone.mutation("contacts", &later, "upsert", json!({ "name": "Awa" }))],
+        )
+        .await;
+    assert_eq!(
+        app.get(&format!("/v1/contacts/{bad}"), &lise.token).await.status,
+        404
+    );
+    assert_eq!(
+        app.get(&format!("/v1/contacts/{later}"), &lise.token)
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn mutation_ids_beyond_what_a_javascript_client_holds_are_rejected() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let with_id = |n: Value| {
+        let mut m = phone.mutation("contacts", &new_id(), "upsert", json!({ "name": "Awa" }));
+        m["mutation_id"] = n;
+        m
+    };
+    let answer = phone
+        .push(
+            &app,
+            vec![
+                with_id(json!(9_223_372_036_854_775_808u64)),
+                with_id(json!(0)),
+                with_id(json!(9_007_199_254_740_993u64)),
+                with_id(json!(5)),
+            ],
+        )
+        .await;
+    let statuses: Vec<&str> = results(&answer)
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["rejected", "rejected", "rejected", "applied"],
+        "{answer}"
+    );
+    assert_eq!(results(&answer)[0]["error"]["code"], "invalid_mutation_id");
+    assert_eq!(answer["last_mutation_id"], 5);
+    // The device's later ids still apply, up to 2^53.
+    let answer = phone
+        .push(
+            &app,
+            vec![with_id(json!(6)), with_id(json!(9_007_199_254_740_992u64))],
+        )
+        .await;
+    let statuses: Vec<&str> = results(&answer)
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["applied", "applied"], "{answer}");
+}
+
+#[tokio::test]
+async fn fields_the_server_does_not_know_are_bounded() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let mut many = serde_json::Map::new();
+    many.insert("name".into(), json!("Awa"));
+    for i in 0..50_000 {
+        many.insert(format!("x{i}"), json!(1));
+    }
+    let (huge, crowded, fine, nul) = (new_id(), new_id(), new_id(), new_id());
+    let answer = phone
+        .push(
+            &app,
+            vec![
+                phone.mutation(
+                    "contacts",
+                    &huge,
+                    "upsert",
+                    json!({ "name": "Awa", "pronouns": "é".repeat(2_000_000) }),
+                ),
+                phone.mutation("contacts", &crowded, "upsert", Value::Object(many)),
+                phone.mutation(
+                    "contacts",
+                    &fine,
+                    "upsert",
+                    json!({ "name": "Awa", "pronouns": "elle" }),
+                ),
+                phone.mutation(
+                    "contacts",
+                    &nul,
+                    "upsert",
+                    json!({ "name": "Awa", "pronouns": "a\u{0}" }),
+                ),
+            ],
+        )
+        .await;
+    let r = results(&answer);
+    assert_eq!(r[0]["status"], "rejected", "{}", r[0]);
+    assert_eq!(r[0]["error"]["errors"][0]["code"], "too_long");
+    assert_eq!(r[1]["status"], "rejected");
+    assert!(
+        r[1]["error"]["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["code"] == "too_many_fields"),
+        "{}",
+        r[1]["error"]
+    );
+    assert_eq!(r[2]["status"], "applied", "{}", r[2]);
+    assert_eq!(r[3]["status"], "rejected", "{}", r[3]);
+    let (records, _) = phone.pull_all(&app, None).await;
+    assert_eq!(records[&fine]["record"]["pronouns"], "elle");
+    assert!(!records.contains_key(&huge) && !records.contains_key(&crowded));
+
+    // Bounded per record too: fields added one push at a time stop at the limit.
+    let mutations = (0..40)
+        .map(|i| phone.mutation("contacts", &fine, "upsert", json!({ format!("extra_{i}"): i })))
+        .collect();
+    let answer = phone.push(&app, mutations).await;
+    let rejected = results(&answer)
+        .iter()
+        .filter(|r| r["status"] == "rejected")
+        .count();
+    assert_eq!(rejected, 40 - 31, "{answer}");
+}
+
+#[tokio::test]
+async fn schema_versions_newer_than_the_server_are_refused_like_older_ones() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    for version in [0, 2, 99, 1_000_000] {
+        let answer = app
+            .post(
+                "/v1/sync/push",
+                &lise.token,
+                json!({ "device_id": phone.device, "schema_version": version, "mutations": [] }),
+            )
+            .await;
+        answer.assert_problem(426, "unsupported_schema_version");
+        let pull = app
+            .get(
+                &format!(
+                    "/v1/sync/pull?device_id={}&schema_version={version}",
+                    phone.device
+                ),
+                &lise.token,
+            )
+            .await;
+        pull.assert_problem(426, "unsupported_schema_version");
+    }
+}
+
+#[tokio::test]
+async fn a_repeat_is_bounded_alike_over_rest_and_push() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let body = |every: i64| {
+        json!({ "title": "Appeler Nicolas", "due_local": "2026-12-24T09:00:00", "timezone": "America/Montreal",
+                "repeat": { "every": every, "unit": "days" } })
+    };
+    app.post("/v1/reminders", &lise.token, body(366))
+        .await
+        .assert_problem(422, "validation_failed");
+    assert_eq!(
+        app.post("/v1/reminders", &lise.token, body(365)).await.status,
+        201
+    );
+    let pushed = |every: i64| {
+        phone.mutation(
+            "reminders",
+            &new_id(),
+            "upsert",
+            json!({ "title": "Appeler Nicolas", "due_local": "2026-12-24T09:00:00", "timezone": "America/Montreal",
+                    "repeat_every": every, "repeat_unit": "days" }),
+        )
+    };
+    let answer = phone.push(&app, vec![pushed(366), pushed(365)]).await;
+    let r = results(&answer);
+    assert_eq!(r[0]["status"], "rejected", "{answer}");
+    assert_eq!(r[0]["error"]["errors"][0]["field"], "repeat_every");
+    assert_eq!(r[1]["status"], "applied", "{answer}");
+}
+
+#[tokio::test]
+async fn a_monthly_reminder_of_the_31st_completed_late_comes_back_at_a_month_end() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let created = app
+        .post(
+            "/v1/reminders",
+            &lise.token,
+            json!({ "title": "Relancer Lise", "due_local": "2026-01-31T09:00:00", "timezone": "Europe/Paris",
+                    "repeat": { "every": 1, "unit": "months" } }),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let done = app
+        .post(
+            &format!("/v1/reminders/{}/complete", id(&created.body)),
+            &lise.token,
+            json!({}),
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(done.body["status"], "open");
+    let local =
+        NaiveDateTime::parse_from_str(done.body["due_local"].as_str().unwrap(), "%Y-%m-%dT%H:%M:%S").unwrap();
+    // Counted from 31 January: the last day of its month, not the 28th carried along.
+    assert_eq!((local + chrono::Duration::days(1)).day(), 1, "{}", done.text);
+    assert!(instant(&done.body["due_at"]) > Utc::now());
+}

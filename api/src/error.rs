@@ -1,7 +1,8 @@
 //! The one error policy of the API.
 //!
-//! Handlers and the data layer return [`ApiError`]; it is the only type that becomes an HTTP
-//! error answer, always as `application/problem+json` (RFC 9457) with a stable `code`.
+//! Handlers, the domain rules and sync return [`ApiError`]; the data layer (`crate::db`)
+//! returns diesel's `QueryResult` and knows nothing of HTTP. `ApiError` is the only type that
+//! becomes an HTTP error answer, always as `application/problem+json` (RFC 9457) with a stable `code`.
 //! - Parse failures of user input become 422 `validation_failed` with per-field `errors`
 //!   (see [`FieldErrors`]); malformed JSON is 400, a wrong content type 415, a body over the
 //!   limit 413.

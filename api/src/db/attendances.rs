@@ -5,7 +5,6 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::schema::{attendances, events, profile_cards, users};
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = attendances)]
@@ -85,7 +84,7 @@ pub enum Added {
     CodeTaken,
 }
 
-pub fn create(conn: &mut PgConnection, attendance: &NewAttendance) -> Result<Added, ApiError> {
+pub fn create(conn: &mut PgConnection, attendance: &NewAttendance) -> QueryResult<Added> {
     let inserted = diesel::insert_into(attendances::table)
         .values(attendance)
         .returning(AttendanceRow::as_returning())
@@ -113,7 +112,7 @@ pub fn list_for_organizer(
     event_id: Uuid,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> Result<Vec<AttendeeRow>, ApiError> {
+) -> QueryResult<Vec<AttendeeRow>> {
     let mut select = attendances::table
         .inner_join(events::table)
         .left_join(users::table.on(users::id.nullable().eq(attendances::user_id)))
@@ -146,7 +145,7 @@ pub fn find_for_organizer(
     organizer: Uuid,
     event_id: Uuid,
     id: Uuid,
-) -> Result<AttendanceRow, ApiError> {
+) -> QueryResult<AttendanceRow> {
     Ok(attendances::table
         .inner_join(events::table)
         .filter(attendances::id.eq(id))
@@ -185,7 +184,7 @@ pub fn update(
     event_id: Uuid,
     id: Uuid,
     changes: &AttendanceChanges,
-) -> Result<AttendanceRow, ApiError> {
+) -> QueryResult<AttendanceRow> {
     Ok(diesel::update(
         attendances::table
             .filter(attendances::id.eq(id))
@@ -198,7 +197,7 @@ pub fn update(
 }
 
 /// Removes attendance `id` of the event (whose organizer the caller checked).
-pub fn delete(conn: &mut PgConnection, event_id: Uuid, id: Uuid) -> Result<(), ApiError> {
+pub fn delete(conn: &mut PgConnection, event_id: Uuid, id: Uuid) -> QueryResult<()> {
     let n = diesel::update(
         attendances::table
             .filter(attendances::id.eq(id))
@@ -211,13 +210,13 @@ pub fn delete(conn: &mut PgConnection, event_id: Uuid, id: Uuid) -> Result<(), A
     ))
     .execute(conn)?;
     if n == 0 {
-        return Err(ApiError::NotFound);
+        return Err(diesel::result::Error::NotFound);
     }
     Ok(())
 }
 
 /// The user's own attendances (for their export).
-pub fn all_by_user(conn: &mut PgConnection, user: Uuid) -> Result<Vec<AttendanceRow>, ApiError> {
+pub fn all_by_user(conn: &mut PgConnection, user: Uuid) -> QueryResult<Vec<AttendanceRow>> {
     Ok(attendances::table
         .filter(attendances::user_id.eq(user))
         .filter(attendances::deleted_at.is_null())
@@ -235,7 +234,7 @@ pub fn find_by_event_and_user_any(
     conn: &mut PgConnection,
     event_id: Uuid,
     user: Uuid,
-) -> Result<Option<(AttendanceRow, bool)>, ApiError> {
+) -> QueryResult<Option<(AttendanceRow, bool)>> {
     Ok(attendances::table
         .filter(attendances::event_id.eq(event_id))
         .filter(attendances::user_id.eq(user))
@@ -251,7 +250,7 @@ pub fn rejoin(
     id: Uuid,
     status: &str,
     was_removed: bool,
-) -> Result<AttendanceRow, ApiError> {
+) -> QueryResult<AttendanceRow> {
     let target = attendances::table.filter(attendances::id.eq(id));
     let row = if was_removed {
         diesel::update(target)
@@ -284,7 +283,7 @@ pub fn find_by_event_and_user(
     conn: &mut PgConnection,
     user: Uuid,
     event_id: Uuid,
-) -> Result<AttendanceRow, ApiError> {
+) -> QueryResult<AttendanceRow> {
     Ok(attendances::table
         .inner_join(events::table)
         .filter(attendances::event_id.eq(event_id))
@@ -297,12 +296,7 @@ pub fn find_by_event_and_user(
 
 /// Records `user`'s consent to share their profile card at this event, or its withdrawal,
 /// with the time of the decision. Answers the row unchanged when the choice is the same.
-pub fn set_consent(
-    conn: &mut PgConnection,
-    user: Uuid,
-    id: Uuid,
-    share: bool,
-) -> Result<AttendanceRow, ApiError> {
+pub fn set_consent(conn: &mut PgConnection, user: Uuid, id: Uuid, share: bool) -> QueryResult<AttendanceRow> {
     let target = attendances::table
         .filter(attendances::id.eq(id))
         .filter(attendances::user_id.eq(user))
@@ -330,7 +324,7 @@ pub fn promote_waitlisted(
     conn: &mut PgConnection,
     event_id: Uuid,
     capacity: Option<i32>,
-) -> Result<Vec<Uuid>, ApiError> {
+) -> QueryResult<Vec<Uuid>> {
     let free = match capacity {
         Some(capacity) => i64::from(capacity) - count_taking_places(conn, event_id)?,
         None => i64::MAX,
@@ -368,7 +362,7 @@ pub fn find_attendee_for_organizer(
     organizer: Uuid,
     event_id: Uuid,
     id: Uuid,
-) -> Result<AttendeeRow, ApiError> {
+) -> QueryResult<AttendeeRow> {
     Ok(attendances::table
         .inner_join(events::table)
         .left_join(users::table.on(users::id.nullable().eq(attendances::user_id)))
@@ -388,7 +382,7 @@ pub fn find_by_checkin_code(
     organizer: Uuid,
     event_id: Uuid,
     code: &str,
-) -> Result<Option<AttendanceRow>, ApiError> {
+) -> QueryResult<Option<AttendanceRow>> {
     Ok(attendances::table
         .inner_join(events::table)
         .filter(attendances::checkin_code.eq(code))
@@ -402,7 +396,7 @@ pub fn find_by_checkin_code(
 }
 
 /// Checks the attendance in; a second check-in keeps the first time.
-pub fn check_in(conn: &mut PgConnection, event_id: Uuid, id: Uuid) -> Result<AttendanceRow, ApiError> {
+pub fn check_in(conn: &mut PgConnection, event_id: Uuid, id: Uuid) -> QueryResult<AttendanceRow> {
     Ok(diesel::update(
         attendances::table
             .filter(attendances::id.eq(id))
@@ -429,7 +423,7 @@ pub fn list_consenting_for_attendee(
     event_id: Uuid,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> Result<Vec<AttendeeRow>, ApiError> {
+) -> QueryResult<Vec<AttendeeRow>> {
     if !holds_attendance(conn, user, event_id, &["registered", "checked_in", "waitlisted"])? {
         return Ok(Vec::new());
     }
@@ -473,9 +467,9 @@ pub fn find_shared_card(
     user: Uuid,
     event_id: Uuid,
     id: Uuid,
-) -> Result<SharedCard, ApiError> {
+) -> QueryResult<SharedCard> {
     if !holds_attendance(conn, user, event_id, &TAKING_PLACES)? {
-        return Err(ApiError::NotFound);
+        return Err(diesel::result::Error::NotFound);
     }
     Ok(attendances::table
         .inner_join(events::table)
@@ -507,7 +501,7 @@ fn holds_attendance(
     user: Uuid,
     event_id: Uuid,
     statuses: &[&str],
-) -> Result<bool, ApiError> {
+) -> QueryResult<bool> {
     Ok(diesel::select(diesel::dsl::exists(
         attendances::table
             .filter(attendances::event_id.eq(event_id))
@@ -530,7 +524,7 @@ pub struct RosterRow {
 }
 
 /// The live attendances of an event (the caller has checked the organizer).
-pub fn roster(conn: &mut PgConnection, event_id: Uuid) -> Result<Vec<RosterRow>, ApiError> {
+pub fn roster(conn: &mut PgConnection, event_id: Uuid) -> QueryResult<Vec<RosterRow>> {
     Ok(attendances::table
         .left_join(users::table.on(users::id.nullable().eq(attendances::user_id)))
         .filter(attendances::event_id.eq(event_id))

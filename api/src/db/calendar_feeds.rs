@@ -9,7 +9,6 @@ use uuid::Uuid;
 use super::events::EventRow;
 use super::reminders::ReminderRow;
 use super::schema::{attendances, calendar_feeds, events, reminders, users};
-use crate::error::ApiError;
 
 /// At most this many events, and as many reminders, go into one feed: a feed is fetched
 /// often by calendar apps, so its size stays bounded. Past the limit the events furthest in
@@ -32,7 +31,7 @@ pub fn create_or_rotate(
     conn: &mut PgConnection,
     owner: Uuid,
     token_hash: &[u8],
-) -> Result<CalendarFeedRow, ApiError> {
+) -> QueryResult<CalendarFeedRow> {
     Ok(diesel::insert_into(calendar_feeds::table)
         .values((
             calendar_feeds::owner_id.eq(owner),
@@ -52,7 +51,7 @@ pub fn create_or_rotate(
 }
 
 /// The owner's feed, revoked or not, if one was ever created.
-pub fn find_by_owner(conn: &mut PgConnection, owner: Uuid) -> Result<Option<CalendarFeedRow>, ApiError> {
+pub fn find_by_owner(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Option<CalendarFeedRow>> {
     Ok(calendar_feeds::table
         .filter(calendar_feeds::owner_id.eq(owner))
         .select(CalendarFeedRow::as_select())
@@ -61,7 +60,7 @@ pub fn find_by_owner(conn: &mut PgConnection, owner: Uuid) -> Result<Option<Cale
 }
 
 /// Revokes the owner's active feed; false when there is none.
-pub fn revoke(conn: &mut PgConnection, owner: Uuid) -> Result<bool, ApiError> {
+pub fn revoke(conn: &mut PgConnection, owner: Uuid) -> QueryResult<bool> {
     let n = diesel::update(
         calendar_feeds::table
             .filter(calendar_feeds::owner_id.eq(owner))
@@ -85,7 +84,7 @@ pub struct FeedOwner {
 pub fn find_active_by_token_hash(
     conn: &mut PgConnection,
     token_hash: &[u8],
-) -> Result<Option<FeedOwner>, ApiError> {
+) -> QueryResult<Option<FeedOwner>> {
     Ok(calendar_feeds::table
         .inner_join(users::table)
         .filter(calendar_feeds::token_hash.eq(token_hash))
@@ -97,11 +96,7 @@ pub fn find_active_by_token_hash(
 
 /// Records the entity tag of the feed just rendered; answers when its content last changed
 /// (now, when the tag differs from the one recorded).
-pub fn note_content(
-    conn: &mut PgConnection,
-    owner: Uuid,
-    etag: &str,
-) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub fn note_content(conn: &mut PgConnection, owner: Uuid, etag: &str) -> QueryResult<Option<DateTime<Utc>>> {
     let changed: Option<Option<DateTime<Utc>>> = diesel::update(
         calendar_feeds::table
             .filter(calendar_feeds::owner_id.eq(owner))
@@ -132,7 +127,7 @@ pub type FeedEventRow = (EventRow, Option<String>);
 
 /// The events `owner` organises or attends (attendance not cancelled), not deleted, in
 /// start order; the [`MAX_ITEMS`] latest when there are more.
-pub fn events_for_owner(conn: &mut PgConnection, owner: Uuid) -> Result<Vec<FeedEventRow>, ApiError> {
+pub fn events_for_owner(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Vec<FeedEventRow>> {
     let mut rows: Vec<FeedEventRow> = events::table
         .left_join(
             attendances::table.on(attendances::event_id
@@ -155,7 +150,7 @@ pub fn events_for_owner(conn: &mut PgConnection, owner: Uuid) -> Result<Vec<Feed
 }
 
 /// The owner's open reminders, soonest due first; the [`MAX_ITEMS`] first.
-pub fn open_reminders_for_owner(conn: &mut PgConnection, owner: Uuid) -> Result<Vec<ReminderRow>, ApiError> {
+pub fn open_reminders_for_owner(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Vec<ReminderRow>> {
     Ok(reminders::table
         .filter(reminders::owner_id.eq(owner))
         .filter(reminders::deleted_at.is_null())

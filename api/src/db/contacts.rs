@@ -7,7 +7,6 @@ use diesel::sql_types::{Bool, Text};
 use uuid::Uuid;
 
 use super::schema::contacts;
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = contacts)]
@@ -62,7 +61,7 @@ pub struct NewContact {
 
 /// Inserts a contact; `Ok(None)` when the id is already taken (by this user or another:
 /// the caller cannot tell which, and nothing of the other record is revealed).
-pub fn create(conn: &mut PgConnection, contact: &NewContact) -> Result<Option<ContactRow>, ApiError> {
+pub fn create(conn: &mut PgConnection, contact: &NewContact) -> QueryResult<Option<ContactRow>> {
     let inserted = diesel::insert_into(contacts::table)
         .values(contact)
         .on_conflict(contacts::id)
@@ -73,7 +72,7 @@ pub fn create(conn: &mut PgConnection, contact: &NewContact) -> Result<Option<Co
     Ok(inserted)
 }
 
-pub fn find_by_id_and_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<ContactRow, ApiError> {
+pub fn find_by_id_and_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<ContactRow> {
     Ok(contacts::table
         .filter(contacts::id.eq(id))
         .filter(contacts::owner_id.eq(owner))
@@ -83,7 +82,7 @@ pub fn find_by_id_and_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> R
 }
 
 /// True when `id` is a live contact of `owner`.
-pub fn exists_for_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<bool, ApiError> {
+pub fn exists_for_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<bool> {
     Ok(diesel::select(diesel::dsl::exists(
         contacts::table
             .filter(contacts::id.eq(id))
@@ -111,7 +110,7 @@ pub fn list_by_owner(
     conn: &mut PgConnection,
     owner: Uuid,
     query: &ContactQuery,
-) -> Result<Vec<ContactRow>, ApiError> {
+) -> QueryResult<Vec<ContactRow>> {
     let mut select = contacts::table
         .filter(contacts::owner_id.eq(owner))
         .filter(contacts::deleted_at.is_null())
@@ -169,7 +168,7 @@ pub fn update(
     owner: Uuid,
     id: Uuid,
     changes: &ContactChanges,
-) -> Result<ContactRow, ApiError> {
+) -> QueryResult<ContactRow> {
     // Edits are taken into the sync merge state as server edits (see crate::sync::settle).
     crate::sync::settle(conn, &crate::sync::CONTACTS, id)?;
     let row = diesel::update(
@@ -187,7 +186,7 @@ pub fn update(
 
 /// Marks the contact deleted (kept as a tombstone for sync and restore); its interactions
 /// and reminders are deleted with it.
-pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<(), ApiError> {
+pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<()> {
     conn.transaction(|conn| {
         let n = diesel::update(
             contacts::table
@@ -201,7 +200,7 @@ pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<(), ApiE
         ))
         .execute(conn)?;
         if n == 0 {
-            return Err(ApiError::NotFound);
+            return Err(diesel::result::Error::NotFound);
         }
         super::interactions::delete_for_contacts(conn, owner, &[id])?;
         super::reminders::delete_for_contacts(conn, owner, &[id])?;
@@ -214,7 +213,7 @@ pub fn refresh_last_interaction(
     conn: &mut PgConnection,
     owner: Uuid,
     id: Uuid,
-) -> Result<Option<DateTime<Utc>>, ApiError> {
+) -> QueryResult<Option<DateTime<Utc>>> {
     let latest = super::interactions::latest_at(conn, owner, id)?;
     diesel::update(
         contacts::table
@@ -229,7 +228,7 @@ pub fn refresh_last_interaction(
     Ok(latest)
 }
 
-pub fn all_by_owner(conn: &mut PgConnection, owner: Uuid) -> Result<Vec<ContactRow>, ApiError> {
+pub fn all_by_owner(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Vec<ContactRow>> {
     Ok(contacts::table
         .filter(contacts::owner_id.eq(owner))
         .filter(contacts::deleted_at.is_null())
@@ -244,7 +243,7 @@ pub fn find_exchanged(
     owner: Uuid,
     event_id: Uuid,
     source_user: Uuid,
-) -> Result<Option<ContactRow>, ApiError> {
+) -> QueryResult<Option<ContactRow>> {
     Ok(contacts::table
         .filter(contacts::owner_id.eq(owner))
         .filter(contacts::met_at_event_id.eq(event_id))
@@ -261,7 +260,7 @@ pub fn create_exchanged(
     conn: &mut PgConnection,
     contact: &NewContact,
     source_user: Uuid,
-) -> Result<Option<ContactRow>, ApiError> {
+) -> QueryResult<Option<ContactRow>> {
     Ok(diesel::insert_into(contacts::table)
         .values((contact, contacts::source_user_id.eq(source_user)))
         .on_conflict_do_nothing()
@@ -272,7 +271,7 @@ pub fn create_exchanged(
 
 /// Serialises imports of one owner until the transaction ends, so two imports of the same
 /// file at once cannot both create the same person.
-pub fn lock_owner_for_import(conn: &mut PgConnection, owner: Uuid) -> Result<(), ApiError> {
+pub fn lock_owner_for_import(conn: &mut PgConnection, owner: Uuid) -> QueryResult<()> {
     diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
         .bind::<Text, _>(owner.to_string())
         .execute(conn)?;
@@ -280,7 +279,7 @@ pub fn lock_owner_for_import(conn: &mut PgConnection, owner: Uuid) -> Result<(),
 }
 
 /// Inserts many contacts, in batches that stay under PostgreSQL's bind-parameter limit.
-pub fn create_many(conn: &mut PgConnection, new: &[NewContact]) -> Result<usize, ApiError> {
+pub fn create_many(conn: &mut PgConnection, new: &[NewContact]) -> QueryResult<usize> {
     let mut n = 0;
     for batch in new.chunks(1_000) {
         n += diesel::insert_into(contacts::table).values(batch).execute(conn)?;

@@ -5,7 +5,6 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::schema::devices;
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = devices)]
@@ -37,7 +36,7 @@ pub struct NewDevice {
 }
 
 /// Registers a device; `Ok(None)` when the id is already taken.
-pub fn create(conn: &mut PgConnection, device: &NewDevice) -> Result<Option<DeviceRow>, ApiError> {
+pub fn create(conn: &mut PgConnection, device: &NewDevice) -> QueryResult<Option<DeviceRow>> {
     Ok(diesel::insert_into(devices::table)
         .values(device)
         .on_conflict(devices::id)
@@ -47,7 +46,7 @@ pub fn create(conn: &mut PgConnection, device: &NewDevice) -> Result<Option<Devi
         .optional()?)
 }
 
-pub fn list_by_owner(conn: &mut PgConnection, owner: Uuid) -> Result<Vec<DeviceRow>, ApiError> {
+pub fn list_by_owner(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Vec<DeviceRow>> {
     Ok(devices::table
         .filter(devices::owner_id.eq(owner))
         .order(devices::created_at.asc())
@@ -55,7 +54,7 @@ pub fn list_by_owner(conn: &mut PgConnection, owner: Uuid) -> Result<Vec<DeviceR
         .load(conn)?)
 }
 
-pub fn find_by_id_and_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<DeviceRow, ApiError> {
+pub fn find_by_id_and_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<DeviceRow> {
     Ok(devices::table
         .filter(devices::id.eq(id))
         .filter(devices::owner_id.eq(owner))
@@ -79,7 +78,7 @@ pub fn update(
     owner: Uuid,
     id: Uuid,
     changes: &DeviceChanges,
-) -> Result<DeviceRow, ApiError> {
+) -> QueryResult<DeviceRow> {
     Ok(diesel::update(
         devices::table
             .filter(devices::id.eq(id))
@@ -90,7 +89,7 @@ pub fn update(
     .get_result(conn)?)
 }
 
-pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<(), ApiError> {
+pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<()> {
     let n = diesel::delete(
         devices::table
             .filter(devices::id.eq(id))
@@ -98,7 +97,7 @@ pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<(), ApiE
     )
     .execute(conn)?;
     if n == 0 {
-        return Err(ApiError::NotFound);
+        return Err(diesel::result::Error::NotFound);
     }
     Ok(())
 }

@@ -5,7 +5,6 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::schema::{attendances, events};
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = events)]
@@ -63,7 +62,7 @@ pub fn create(
     conn: &mut PgConnection,
     event: &NewEvent,
     organizer_checkin_code: &str,
-) -> Result<Created, ApiError> {
+) -> QueryResult<Created> {
     let outcome = conn.transaction(|conn| {
         let row = diesel::insert_into(events::table)
             .values(event)
@@ -96,11 +95,7 @@ pub fn create(
 }
 
 /// The event, when `organizer` runs it.
-pub fn find_by_id_and_organizer(
-    conn: &mut PgConnection,
-    organizer: Uuid,
-    id: Uuid,
-) -> Result<EventRow, ApiError> {
+pub fn find_by_id_and_organizer(conn: &mut PgConnection, organizer: Uuid, id: Uuid) -> QueryResult<EventRow> {
     Ok(events::table
         .filter(events::id.eq(id))
         .filter(events::organizer_id.eq(organizer))
@@ -110,7 +105,7 @@ pub fn find_by_id_and_organizer(
 }
 
 /// The event, when `user` organises it or attends it (any attendance not cancelled).
-pub fn find_by_id_for_member(conn: &mut PgConnection, user: Uuid, id: Uuid) -> Result<EventRow, ApiError> {
+pub fn find_by_id_for_member(conn: &mut PgConnection, user: Uuid, id: Uuid) -> QueryResult<EventRow> {
     Ok(events::table
         .filter(events::id.eq(id))
         .filter(events::deleted_at.is_null())
@@ -133,7 +128,7 @@ pub fn list_for_member(
     user: Uuid,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> Result<Vec<EventRow>, ApiError> {
+) -> QueryResult<Vec<EventRow>> {
     let mut select = events::table
         .filter(events::deleted_at.is_null())
         .filter(
@@ -181,7 +176,7 @@ pub fn update(
     organizer: Uuid,
     id: Uuid,
     changes: &EventChanges,
-) -> Result<EventRow, ApiError> {
+) -> QueryResult<EventRow> {
     // Edits are taken into the sync merge state as server edits (see crate::sync::settle).
     crate::sync::settle(conn, &crate::sync::EVENTS, id)?;
     let row = diesel::update(
@@ -198,7 +193,7 @@ pub fn update(
 }
 
 /// Marks the event deleted (its join code is freed); its attendances go with it.
-pub fn delete(conn: &mut PgConnection, organizer: Uuid, id: Uuid) -> Result<(), ApiError> {
+pub fn delete(conn: &mut PgConnection, organizer: Uuid, id: Uuid) -> QueryResult<()> {
     conn.transaction(|conn| {
         let n = diesel::update(
             events::table
@@ -212,7 +207,7 @@ pub fn delete(conn: &mut PgConnection, organizer: Uuid, id: Uuid) -> Result<(), 
         ))
         .execute(conn)?;
         if n == 0 {
-            return Err(ApiError::NotFound);
+            return Err(diesel::result::Error::NotFound);
         }
         diesel::update(
             attendances::table
@@ -228,7 +223,7 @@ pub fn delete(conn: &mut PgConnection, organizer: Uuid, id: Uuid) -> Result<(), 
     })
 }
 
-pub fn all_by_organizer(conn: &mut PgConnection, organizer: Uuid) -> Result<Vec<EventRow>, ApiError> {
+pub fn all_by_organizer(conn: &mut PgConnection, organizer: Uuid) -> QueryResult<Vec<EventRow>> {
     Ok(events::table
         .filter(events::organizer_id.eq(organizer))
         .filter(events::deleted_at.is_null())
@@ -239,7 +234,7 @@ pub fn all_by_organizer(conn: &mut PgConnection, organizer: Uuid) -> Result<Vec<
 
 /// The open event with this join code, its row locked until the transaction ends (joins and
 /// cancellations of one event take places one at a time).
-pub fn lock_by_join_code(conn: &mut PgConnection, code: &str) -> Result<Option<EventRow>, ApiError> {
+pub fn lock_by_join_code(conn: &mut PgConnection, code: &str) -> QueryResult<Option<EventRow>> {
     Ok(events::table
         .filter(events::join_code.eq(code))
         .filter(events::deleted_at.is_null())
@@ -250,11 +245,7 @@ pub fn lock_by_join_code(conn: &mut PgConnection, code: &str) -> Result<Option<E
 }
 
 /// The event, when `organizer` runs it, its row locked until the transaction ends.
-pub fn lock_by_id_and_organizer(
-    conn: &mut PgConnection,
-    organizer: Uuid,
-    id: Uuid,
-) -> Result<EventRow, ApiError> {
+pub fn lock_by_id_and_organizer(conn: &mut PgConnection, organizer: Uuid, id: Uuid) -> QueryResult<EventRow> {
     Ok(events::table
         .filter(events::id.eq(id))
         .filter(events::organizer_id.eq(organizer))
@@ -296,7 +287,7 @@ pub fn lock_of_attendances(conn: &mut PgConnection, attendance_ids: &[Uuid]) -> 
 
 /// The event, when `user` has an attendance at it (cancelled ones included: a cancelled
 /// attendee may register again), its row locked until the transaction ends.
-pub fn lock_for_attendee(conn: &mut PgConnection, user: Uuid, id: Uuid) -> Result<EventRow, ApiError> {
+pub fn lock_for_attendee(conn: &mut PgConnection, user: Uuid, id: Uuid) -> QueryResult<EventRow> {
     Ok(events::table
         .filter(events::id.eq(id))
         .filter(events::deleted_at.is_null())
@@ -313,7 +304,7 @@ pub fn lock_for_attendee(conn: &mut PgConnection, user: Uuid, id: Uuid) -> Resul
 
 /// The live events run by someone else where `user` holds a place, their rows locked in id
 /// order until the transaction ends, so erasing the account can hand those places on.
-pub fn lock_where_holding_place(conn: &mut PgConnection, user: Uuid) -> Result<Vec<EventRow>, ApiError> {
+pub fn lock_where_holding_place(conn: &mut PgConnection, user: Uuid) -> QueryResult<Vec<EventRow>> {
     Ok(events::table
         .filter(events::deleted_at.is_null())
         .filter(events::organizer_id.ne(user))
@@ -337,7 +328,7 @@ pub fn set_join_code(
     organizer: Uuid,
     id: Uuid,
     code: &str,
-) -> Result<Option<EventRow>, ApiError> {
+) -> QueryResult<Option<EventRow>> {
     let outcome = conn.transaction(|conn| {
         diesel::update(
             events::table

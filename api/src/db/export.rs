@@ -10,7 +10,6 @@ use super::events::EventRow;
 use super::interactions::InteractionRow;
 use super::reminders::ReminderRow;
 use super::users::{ProfileCardRow, UserRow};
-use crate::error::ApiError;
 
 pub struct Everything {
     pub user: UserRow,
@@ -23,7 +22,7 @@ pub struct Everything {
     pub attendances: Vec<AttendanceRow>,
 }
 
-pub fn everything(conn: &mut PgConnection, owner: Uuid) -> Result<Everything, ApiError> {
+pub fn everything(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Everything> {
     conn.build_transaction()
         .read_only()
         .repeatable_read()

@@ -5,7 +5,6 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::schema::interactions;
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = interactions)]
@@ -34,10 +33,7 @@ pub struct NewInteraction {
 }
 
 /// Inserts an interaction; `Ok(None)` when the id is already taken.
-pub fn create(
-    conn: &mut PgConnection,
-    interaction: &NewInteraction,
-) -> Result<Option<InteractionRow>, ApiError> {
+pub fn create(conn: &mut PgConnection, interaction: &NewInteraction) -> QueryResult<Option<InteractionRow>> {
     Ok(diesel::insert_into(interactions::table)
         .values(interaction)
         .on_conflict(interactions::id)
@@ -47,11 +43,7 @@ pub fn create(
         .optional()?)
 }
 
-pub fn find_by_id_and_owner(
-    conn: &mut PgConnection,
-    owner: Uuid,
-    id: Uuid,
-) -> Result<InteractionRow, ApiError> {
+pub fn find_by_id_and_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<InteractionRow> {
     Ok(interactions::table
         .filter(interactions::id.eq(id))
         .filter(interactions::owner_id.eq(owner))
@@ -67,7 +59,7 @@ pub fn list_for_contact(
     contact_id: Uuid,
     after: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> Result<Vec<InteractionRow>, ApiError> {
+) -> QueryResult<Vec<InteractionRow>> {
     let mut select = interactions::table
         .filter(interactions::owner_id.eq(owner))
         .filter(interactions::contact_id.eq(contact_id))
@@ -100,7 +92,7 @@ pub fn update(
     owner: Uuid,
     id: Uuid,
     changes: &InteractionChanges,
-) -> Result<InteractionRow, ApiError> {
+) -> QueryResult<InteractionRow> {
     // Edits are taken into the sync merge state as server edits (see crate::sync::settle).
     crate::sync::settle(conn, &crate::sync::INTERACTIONS, id)?;
     let row = diesel::update(
@@ -117,7 +109,7 @@ pub fn update(
 }
 
 /// Marks the interaction deleted; answers its contact's id.
-pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<Uuid, ApiError> {
+pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<Uuid> {
     Ok(diesel::update(
         interactions::table
             .filter(interactions::id.eq(id))
@@ -155,7 +147,7 @@ pub fn latest_at(
     conn: &mut PgConnection,
     owner: Uuid,
     contact_id: Uuid,
-) -> Result<Option<DateTime<Utc>>, ApiError> {
+) -> QueryResult<Option<DateTime<Utc>>> {
     Ok(interactions::table
         .filter(interactions::owner_id.eq(owner))
         .filter(interactions::contact_id.eq(contact_id))
@@ -164,7 +156,7 @@ pub fn latest_at(
         .first(conn)?)
 }
 
-pub fn all_by_owner(conn: &mut PgConnection, owner: Uuid) -> Result<Vec<InteractionRow>, ApiError> {
+pub fn all_by_owner(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Vec<InteractionRow>> {
     Ok(interactions::table
         .filter(interactions::owner_id.eq(owner))
         .filter(interactions::deleted_at.is_null())

@@ -6,7 +6,6 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::schema::join_code_failures;
-use crate::error::ApiError;
 
 /// Of the most recent failures (newest first, at most `max`), the one whose expiry leaves
 /// fewer than `max` in the window; `None` while fewer than `max` count.
@@ -27,7 +26,7 @@ pub fn blocking_failure(
     since: DateTime<Utc>,
     max_per_user: i64,
     max_per_ip: i64,
-) -> Result<Option<DateTime<Utc>>, ApiError> {
+) -> QueryResult<Option<DateTime<Utc>>> {
     let by_user = join_code_failures::table
         .filter(join_code_failures::user_id.eq(user))
         .filter(join_code_failures::failed_at.gt(since))
@@ -47,7 +46,7 @@ pub fn blocking_failure(
 
 /// Makes the caller's join attempts take turns until the transaction ends, so parallel
 /// guesses cannot all pass the limit check before any of them is counted.
-pub fn serialize_for_user(conn: &mut PgConnection, user: Uuid) -> Result<(), ApiError> {
+pub fn serialize_for_user(conn: &mut PgConnection, user: Uuid) -> QueryResult<()> {
     let bytes = user.as_bytes();
     let key = i32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])
         ^ i32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
@@ -61,7 +60,7 @@ pub fn serialize_for_user(conn: &mut PgConnection, user: Uuid) -> Result<(), Api
 /// The first key of the advisory locks of [`serialize_for_user`].
 const JOIN_LOCK_NAMESPACE: i32 = 4_242_003;
 
-pub fn record(conn: &mut PgConnection, user: Uuid, client_ip: &str) -> Result<(), ApiError> {
+pub fn record(conn: &mut PgConnection, user: Uuid, client_ip: &str) -> QueryResult<()> {
     diesel::insert_into(join_code_failures::table)
         .values((
             join_code_failures::user_id.eq(user),
@@ -72,7 +71,7 @@ pub fn record(conn: &mut PgConnection, user: Uuid, client_ip: &str) -> Result<()
 }
 
 /// Housekeeping: forgets failures older than `before`.
-pub fn purge(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<usize, ApiError> {
+pub fn purge(conn: &mut PgConnection, before: DateTime<Utc>) -> QueryResult<usize> {
     Ok(
         diesel::delete(join_code_failures::table.filter(join_code_failures::failed_at.lt(before)))
             .execute(conn)?,

@@ -5,7 +5,6 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::schema::reminders;
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = reminders)]
@@ -47,7 +46,7 @@ pub struct NewReminder {
 }
 
 /// Inserts a reminder; `Ok(None)` when the id is already taken.
-pub fn create(conn: &mut PgConnection, reminder: &NewReminder) -> Result<Option<ReminderRow>, ApiError> {
+pub fn create(conn: &mut PgConnection, reminder: &NewReminder) -> QueryResult<Option<ReminderRow>> {
     Ok(diesel::insert_into(reminders::table)
         .values(reminder)
         .on_conflict(reminders::id)
@@ -57,7 +56,7 @@ pub fn create(conn: &mut PgConnection, reminder: &NewReminder) -> Result<Option<
         .optional()?)
 }
 
-pub fn find_by_id_and_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<ReminderRow, ApiError> {
+pub fn find_by_id_and_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<ReminderRow> {
     Ok(reminders::table
         .filter(reminders::id.eq(id))
         .filter(reminders::owner_id.eq(owner))
@@ -83,7 +82,7 @@ pub fn list_by_owner(
     conn: &mut PgConnection,
     owner: Uuid,
     query: &ReminderQuery,
-) -> Result<Vec<ReminderRow>, ApiError> {
+) -> QueryResult<Vec<ReminderRow>> {
     let mut select = reminders::table
         .filter(reminders::owner_id.eq(owner))
         .filter(reminders::deleted_at.is_null())
@@ -132,7 +131,7 @@ pub fn update(
     owner: Uuid,
     id: Uuid,
     changes: &ReminderChanges,
-) -> Result<ReminderRow, ApiError> {
+) -> QueryResult<ReminderRow> {
     // Edits are taken into the sync merge state as server edits (see crate::sync::settle).
     crate::sync::settle(conn, &crate::sync::REMINDERS, id)?;
     let row = diesel::update(
@@ -148,7 +147,7 @@ pub fn update(
     Ok(row)
 }
 
-pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<(), ApiError> {
+pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<()> {
     let n = diesel::update(
         reminders::table
             .filter(reminders::id.eq(id))
@@ -161,7 +160,7 @@ pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<(), ApiE
     ))
     .execute(conn)?;
     if n == 0 {
-        return Err(ApiError::NotFound);
+        return Err(diesel::result::Error::NotFound);
     }
     Ok(())
 }
@@ -189,7 +188,7 @@ pub fn find_keep_in_touch(
     conn: &mut PgConnection,
     owner: Uuid,
     contact_id: Uuid,
-) -> Result<Option<ReminderRow>, ApiError> {
+) -> QueryResult<Option<ReminderRow>> {
     Ok(reminders::table
         .filter(reminders::owner_id.eq(owner))
         .filter(reminders::contact_id.eq(contact_id))
@@ -209,7 +208,7 @@ pub fn set_keep_in_touch(
     contact_id: Uuid,
     due: Option<(NaiveDateTime, &str, DateTime<Utc>)>,
     title: &str,
-) -> Result<(), ApiError> {
+) -> QueryResult<()> {
     let existing = find_keep_in_touch(conn, owner, contact_id)?;
     match (existing, due) {
         (None, None) => {}
@@ -255,7 +254,7 @@ pub fn set_keep_in_touch(
     Ok(())
 }
 
-pub fn all_by_owner(conn: &mut PgConnection, owner: Uuid) -> Result<Vec<ReminderRow>, ApiError> {
+pub fn all_by_owner(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Vec<ReminderRow>> {
     Ok(reminders::table
         .filter(reminders::owner_id.eq(owner))
         .filter(reminders::deleted_at.is_null())

@@ -5,7 +5,6 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::schema::{profile_cards, users};
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -34,7 +33,7 @@ pub struct NewUser<'a> {
 }
 
 /// Creates the account and its empty profile card; `Ok(None)` when the email is taken.
-pub fn create(conn: &mut PgConnection, user: &NewUser) -> Result<Option<UserRow>, ApiError> {
+pub fn create(conn: &mut PgConnection, user: &NewUser) -> QueryResult<Option<UserRow>> {
     conn.transaction(|conn| {
         let inserted = diesel::insert_into(users::table)
             .values(user)
@@ -53,7 +52,7 @@ pub fn create(conn: &mut PgConnection, user: &NewUser) -> Result<Option<UserRow>
 }
 
 /// The account with this email, whatever its case.
-pub fn find_by_email(conn: &mut PgConnection, email_lower: &str) -> Result<Option<UserRow>, ApiError> {
+pub fn find_by_email(conn: &mut PgConnection, email_lower: &str) -> QueryResult<Option<UserRow>> {
     Ok(users::table
         .filter(
             diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = ")
@@ -64,7 +63,7 @@ pub fn find_by_email(conn: &mut PgConnection, email_lower: &str) -> Result<Optio
         .optional()?)
 }
 
-pub fn find(conn: &mut PgConnection, user_id: Uuid) -> Result<UserRow, ApiError> {
+pub fn find(conn: &mut PgConnection, user_id: Uuid) -> QueryResult<UserRow> {
     Ok(users::table
         .find(user_id)
         .select(UserRow::as_select())
@@ -80,7 +79,7 @@ pub struct UserChanges {
     pub region: Option<Option<String>>,
 }
 
-pub fn update(conn: &mut PgConnection, user_id: Uuid, changes: &UserChanges) -> Result<UserRow, ApiError> {
+pub fn update(conn: &mut PgConnection, user_id: Uuid, changes: &UserChanges) -> QueryResult<UserRow> {
     Ok(diesel::update(users::table.find(user_id))
         .set((changes, users::updated_at.eq(diesel::dsl::now)))
         .returning(UserRow::as_returning())
@@ -89,10 +88,10 @@ pub fn update(conn: &mut PgConnection, user_id: Uuid, changes: &UserChanges) -> 
 
 /// Erases the account; every row it owns goes with it (`ON DELETE CASCADE`), its sessions
 /// included, so all its tokens stop working at once.
-pub fn delete(conn: &mut PgConnection, user_id: Uuid) -> Result<(), ApiError> {
+pub fn delete(conn: &mut PgConnection, user_id: Uuid) -> QueryResult<()> {
     let deleted = diesel::delete(users::table.find(user_id)).execute(conn)?;
     if deleted == 0 {
-        return Err(ApiError::NotFound);
+        return Err(diesel::result::Error::NotFound);
     }
     Ok(())
 }
@@ -111,7 +110,7 @@ pub struct ProfileCardRow {
     pub updated_at: DateTime<Utc>,
 }
 
-pub fn find_card(conn: &mut PgConnection, owner: Uuid) -> Result<ProfileCardRow, ApiError> {
+pub fn find_card(conn: &mut PgConnection, owner: Uuid) -> QueryResult<ProfileCardRow> {
     Ok(profile_cards::table
         .find(owner)
         .select(ProfileCardRow::as_select())
@@ -140,7 +139,7 @@ impl CardChanges {
     }
 }
 
-pub fn update_card(conn: &mut PgConnection, owner: Uuid, changes: &CardChanges) -> Result<(), ApiError> {
+pub fn update_card(conn: &mut PgConnection, owner: Uuid, changes: &CardChanges) -> QueryResult<()> {
     if changes.is_empty() {
         return Ok(());
     }

@@ -178,8 +178,8 @@ pub fn consent_time(share: bool, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
 
 /// Locks the event's row for a change of places; answers its capacity (`None` when the
 /// event is gone).
-pub fn lock_event(conn: &mut PgConnection, event_id: Uuid) -> Result<Option<Option<i32>>, ApiError> {
-    Ok(db::events::lock_capacity(conn, event_id)?)
+pub fn lock_event(conn: &mut PgConnection, event_id: Uuid) -> QueryResult<Option<Option<i32>>> {
+    db::events::lock_capacity(conn, event_id)
 }
 
 /// Whether the event has no free place. Call with the event locked.
@@ -206,11 +206,7 @@ pub fn new_registration_status(
 
 /// Hands the event's free places to the waitlist, first in line first. Call with the event
 /// locked, after any change that frees places (a cancellation, a removal, a larger capacity).
-pub fn free_places(
-    conn: &mut PgConnection,
-    event_id: Uuid,
-    capacity: Option<i32>,
-) -> Result<Vec<Uuid>, ApiError> {
+pub fn free_places(conn: &mut PgConnection, event_id: Uuid, capacity: Option<i32>) -> QueryResult<Vec<Uuid>> {
     db::attendances::promote_waitlisted(conn, event_id, capacity)
 }
 

@@ -33,7 +33,9 @@ pub fn refresh_keep_in_touch(
     } else {
         format!("Keep in touch with {}", contact.name)
     };
-    db::reminders::set_keep_in_touch(conn, owner, contact.id, due, &title)
+    Ok(db::reminders::set_keep_in_touch(
+        conn, owner, contact.id, due, &title,
+    )?)
 }
 
 /// After any change to a contact's interactions (logged, edited, moved, deleted, restored):
@@ -46,8 +48,8 @@ pub fn after_interactions_changed(
     db::contacts::refresh_last_interaction(conn, owner, contact_id)?;
     let contact = match db::contacts::find_by_id_and_owner(conn, owner, contact_id) {
         Ok(contact) => contact,
-        Err(ApiError::NotFound) => return Ok(()),
-        Err(e) => return Err(e),
+        Err(diesel::result::Error::NotFound) => return Ok(()),
+        Err(e) => return Err(e.into()),
     };
     if contact.keep_in_touch_days.is_some() {
         refresh_keep_in_touch(conn, owner, &contact)?;

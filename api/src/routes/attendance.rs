@@ -193,7 +193,7 @@ async fn get_my_attendance(
     let (me, event_id) = (auth.user_id, id.into_inner());
     let row = state
         .db
-        .run(move |conn| db::attendances::find_by_event_and_user(conn, me, event_id))
+        .run(move |conn| Ok(db::attendances::find_by_event_and_user(conn, me, event_id)?))
         .await?;
     Ok(HttpResponse::Ok().json(own_attendance_view(row)))
 }

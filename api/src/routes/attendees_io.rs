@@ -217,7 +217,7 @@ async fn import_attendees(
     // Outsiders learn nothing, not even whether their file would have been read.
     state
         .db
-        .run(move |conn| db::events::find_by_id_and_organizer(conn, me, event_id))
+        .run(move |conn| Ok(db::events::find_by_id_and_organizer(conn, me, event_id)?))
         .await?;
     let body = read_body(&req, payload, interop::IMPORT_LIMIT).await?;
     if interop::sniff(content_type(&req), "") == interop::FileKind::Vcard {
@@ -348,7 +348,7 @@ async fn export_attendees(
     let (me, event_id) = (auth.user_id, id.into_inner());
     state
         .db
-        .run(move |conn| db::events::find_by_id_and_organizer(conn, me, event_id))
+        .run(move |conn| Ok(db::events::find_by_id_and_organizer(conn, me, event_id)?))
         .await?;
     let fetch = move |conn: &mut PgConnection, after: Option<(DateTime<Utc>, Uuid)>| {
         let mut rows = db::attendances::list_for_organizer(conn, me, event_id, after, EXPORT_PAGE)?;

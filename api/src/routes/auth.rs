@@ -148,7 +148,7 @@ async fn register(
     let created = state
         .db
         .run(move |conn| {
-            db::users::create(
+            Ok(db::users::create(
                 conn,
                 &NewUser {
                     id: Uuid::now_v7(),
@@ -159,7 +159,7 @@ async fn register(
                     locale: &locale,
                     region: region.as_deref(),
                 },
-            )
+            )?)
         })
         .await?;
     let user = created.ok_or_else(|| ApiError::Conflict {
@@ -169,7 +169,7 @@ async fn register(
     let user_id = user.id;
     let card = state
         .db
-        .run(move |conn| db::users::find_card(conn, user_id))
+        .run(move |conn| Ok(db::users::find_card(conn, user_id)?))
         .await?;
     let (access_token, refresh_token, _) = issue_tokens(&state, user.id, user_agent(&req)).await?;
     Ok(HttpResponse::Created().json(TokenResponse {
@@ -242,7 +242,7 @@ async fn login(
         .db
         .run(move |conn| {
             db::sessions::clear_failures(conn, &cleared)?;
-            db::users::find_card(conn, user_id)
+            Ok(db::users::find_card(conn, user_id)?)
         })
         .await?;
     let (access_token, refresh_token, _) = issue_tokens(&state, user.id, user_agent(&req)).await?;

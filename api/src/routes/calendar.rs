@@ -112,7 +112,7 @@ async fn create_feed(state: State, auth: AuthUser) -> Result<HttpResponse, ApiEr
     let (token, hash) = new_token();
     let row = state
         .db
-        .run(move |conn| db::calendar_feeds::create_or_rotate(conn, owner, &hash))
+        .run(move |conn| Ok(db::calendar_feeds::create_or_rotate(conn, owner, &hash)?))
         .await?;
     let (url, webcal_url) = feed_urls(&state.settings.public_url, &token);
     tracing::info!(user_id = %owner, "calendar feed created or rotated");
@@ -134,7 +134,7 @@ async fn get_feed(state: State, auth: AuthUser) -> Result<HttpResponse, ApiError
     let owner = auth.user_id;
     let row = state
         .db
-        .run(move |conn| db::calendar_feeds::find_by_owner(conn, owner))
+        .run(move |conn| Ok(db::calendar_feeds::find_by_owner(conn, owner)?))
         .await?;
     Ok(HttpResponse::Ok().json(match row {
         Some(row) => CalendarFeedView {
@@ -160,7 +160,7 @@ async fn delete_feed(state: State, auth: AuthUser) -> Result<HttpResponse, ApiEr
     let owner = auth.user_id;
     let revoked = state
         .db
-        .run(move |conn| db::calendar_feeds::revoke(conn, owner))
+        .run(move |conn| Ok(db::calendar_feeds::revoke(conn, owner)?))
         .await?;
     if !revoked {
         return Err(ApiError::NotFound);
@@ -254,7 +254,7 @@ async fn calendar_feed(state: State, req: HttpRequest) -> Result<HttpResponse, A
         let tag = etag.clone();
         state
             .db
-            .run(move |conn| db::calendar_feeds::note_content(conn, owner_id, &tag))
+            .run(move |conn| Ok(db::calendar_feeds::note_content(conn, owner_id, &tag)?))
             .await?
     };
 

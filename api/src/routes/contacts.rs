@@ -209,13 +209,13 @@ fn check_event(conn: &mut PgConnection, owner: Uuid, event_id: Option<Option<Uui
     if let Some(Some(event_id)) = event_id {
         match db::events::find_by_id_for_member(conn, owner, event_id) {
             Ok(_) => {}
-            Err(ApiError::NotFound) => {
+            Err(diesel::result::Error::NotFound) => {
                 return Err(ApiError::invalid(
                     "met_at_event_id",
                     InvalidValue::new("unknown_event", "no event of yours has this id"),
                 ))
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(())
@@ -274,7 +274,7 @@ async fn list_contacts(
     let owner = auth.user_id;
     let rows = state
         .db
-        .run(move |conn| db::contacts::list_by_owner(conn, owner, &filter))
+        .run(move |conn| Ok(db::contacts::list_by_owner(conn, owner, &filter)?))
         .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
@@ -351,7 +351,7 @@ async fn get_contact(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Resul
     let (owner, id) = (auth.user_id, id.into_inner());
     let row = state
         .db
-        .run(move |conn| db::contacts::find_by_id_and_owner(conn, owner, id))
+        .run(move |conn| Ok(db::contacts::find_by_id_and_owner(conn, owner, id)?))
         .await?;
     Ok(HttpResponse::Ok().json(contact_view(row)))
 }
@@ -405,7 +405,7 @@ async fn delete_contact(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Re
     let (owner, id) = (auth.user_id, id.into_inner());
     state
         .db
-        .run(move |conn| db::contacts::delete(conn, owner, id))
+        .run(move |conn| Ok(db::contacts::delete(conn, owner, id)?))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

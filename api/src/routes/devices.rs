@@ -107,7 +107,7 @@ fn token(raw: &str) -> Result<Option<String>, InvalidValue> {
 async fn list_devices(state: State, auth: AuthUser) -> Result<HttpResponse, ApiError> {
     let rows = state
         .db
-        .run(move |conn| db::devices::list_by_owner(conn, auth.user_id))
+        .run(move |conn| Ok(db::devices::list_by_owner(conn, auth.user_id)?))
         .await?;
     let items: Vec<_> = rows.into_iter().map(device_view).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": null })))
@@ -161,7 +161,7 @@ async fn create_device(
     })?;
     let row = state
         .db
-        .run(move |conn| db::devices::create(conn, &device))
+        .run(move |conn| Ok(db::devices::create(conn, &device)?))
         .await?
         .ok_or_else(super::id_taken)?;
     Ok(HttpResponse::Created().json(device_view(row)))
@@ -226,7 +226,7 @@ async fn patch_device(
                     InvalidValue::new("required", "a push token needs its push_provider"),
                 ));
             }
-            db::devices::update(conn, owner, id, &changes)
+            Ok(db::devices::update(conn, owner, id, &changes)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(device_view(row)))
@@ -242,7 +242,7 @@ async fn delete_device(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Res
     let (owner, id) = (auth.user_id, id.into_inner());
     state
         .db
-        .run(move |conn| db::devices::delete(conn, owner, id))
+        .run(move |conn| Ok(db::devices::delete(conn, owner, id)?))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -192,7 +192,7 @@ async fn list_events(
     let me = auth.user_id;
     let rows = state
         .db
-        .run(move |conn| db::events::list_for_member(conn, me, after, limit))
+        .run(move |conn| Ok(db::events::list_for_member(conn, me, after, limit)?))
         .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
@@ -266,7 +266,7 @@ async fn create_event(
                     Some(z) => z,
                     None => db::users::find(conn, me)?.timezone,
                 };
-                db::events::create(conn, &new, &new_checkin_code())
+                Ok(db::events::create(conn, &new, &new_checkin_code())?)
             })
             .await?;
         match outcome {
@@ -288,7 +288,7 @@ async fn get_event(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Result<
     let (me, id) = (auth.user_id, id.into_inner());
     let row = state
         .db
-        .run(move |conn| db::events::find_by_id_for_member(conn, me, id))
+        .run(move |conn| Ok(db::events::find_by_id_for_member(conn, me, id)?))
         .await?;
     let mine = row.organizer_id == me;
     Ok(HttpResponse::Ok().json(event_view(row, mine)))
@@ -341,7 +341,10 @@ async fn patch_event(
 #[delete("/events/{id}")]
 async fn delete_event(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Result<HttpResponse, ApiError> {
     let (me, id) = (auth.user_id, id.into_inner());
-    state.db.run(move |conn| db::events::delete(conn, me, id)).await?;
+    state
+        .db
+        .run(move |conn| Ok(db::events::delete(conn, me, id)?))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -362,7 +365,7 @@ async fn regenerate_join_code(
         let code = new_join_code();
         let row = state
             .db
-            .run(move |conn| db::events::set_join_code(conn, me, id, &code))
+            .run(move |conn| Ok(db::events::set_join_code(conn, me, id, &code)?))
             .await?;
         if let Some(row) = row {
             return Ok(HttpResponse::Ok().json(event_view(row, true)));

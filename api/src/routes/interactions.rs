@@ -93,7 +93,8 @@ fn parse(input: &InteractionInput, errors: &mut FieldErrors) -> InteractionChang
 
 fn check_event(conn: &mut PgConnection, owner: Uuid, event_id: Option<Option<Uuid>>) -> Result<(), ApiError> {
     if let Some(Some(event_id)) = event_id {
-        if let Err(ApiError::NotFound) = db::events::find_by_id_for_member(conn, owner, event_id) {
+        if let Err(diesel::result::Error::NotFound) = db::events::find_by_id_for_member(conn, owner, event_id)
+        {
             return Err(ApiError::invalid(
                 "event_id",
                 InvalidValue::new("unknown_event", "no event of yours has this id"),
@@ -129,7 +130,9 @@ async fn list_interactions(
         .db
         .run(move |conn| {
             db::contacts::find_by_id_and_owner(conn, owner, contact_id)?;
-            db::interactions::list_for_contact(conn, owner, contact_id, after, limit)
+            Ok(db::interactions::list_for_contact(
+                conn, owner, contact_id, after, limit,
+            )?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(

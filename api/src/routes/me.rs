@@ -127,7 +127,10 @@ async fn get_me(state: State, auth: AuthUser) -> Result<HttpResponse, ApiError> 
 async fn patch_me(state: State, auth: AuthUser, body: web::Json<MePatch>) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let user_id = auth.user_id;
-    let current = state.db.run(move |conn| db::users::find(conn, user_id)).await?;
+    let current = state
+        .db
+        .run(move |conn| Ok(db::users::find(conn, user_id)?))
+        .await?;
     let mut errors = FieldErrors::new();
     let mut user = UserChanges::default();
     if let Some(name) = &body.display_name {
@@ -196,7 +199,7 @@ async fn patch_me(state: State, auth: AuthUser, body: web::Json<MePatch>) -> Res
         .db
         .transaction(move |conn| {
             db::users::update(conn, user_id, &user)?;
-            db::users::update_card(conn, user_id, &card)
+            Ok(db::users::update_card(conn, user_id, &card)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(load(&state, user_id).await?))
@@ -209,7 +212,7 @@ async fn export_me(state: State, auth: AuthUser) -> Result<HttpResponse, ApiErro
     let user_id = auth.user_id;
     let all = state
         .db
-        .run(move |conn| db::export::everything(conn, user_id))
+        .run(move |conn| Ok(db::export::everything(conn, user_id)?))
         .await?;
     let body = serde_json::json!({
         "exported_at": Utc::now(),

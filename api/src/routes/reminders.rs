@@ -152,7 +152,8 @@ fn check_links(
         }
     }
     if let Some(Some(event_id)) = event {
-        if let Err(ApiError::NotFound) = db::events::find_by_id_for_member(conn, owner, event_id) {
+        if let Err(diesel::result::Error::NotFound) = db::events::find_by_id_for_member(conn, owner, event_id)
+        {
             errors.add("event_id", "unknown_event", "no event of yours has this id");
         }
     }
@@ -201,7 +202,7 @@ async fn list_reminders(
     let owner = auth.user_id;
     let rows = state
         .db
-        .run(move |conn| db::reminders::list_by_owner(conn, owner, &filter))
+        .run(move |conn| Ok(db::reminders::list_by_owner(conn, owner, &filter)?))
         .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
@@ -303,7 +304,7 @@ async fn get_reminder(state: State, auth: AuthUser, id: web::Path<Uuid>) -> Resu
     let (owner, id) = (auth.user_id, id.into_inner());
     let row = state
         .db
-        .run(move |conn| db::reminders::find_by_id_and_owner(conn, owner, id))
+        .run(move |conn| Ok(db::reminders::find_by_id_and_owner(conn, owner, id)?))
         .await?;
     Ok(HttpResponse::Ok().json(reminder_view(row)))
 }
@@ -391,7 +392,7 @@ async fn patch_reminder(
             }
             errors.into_result()?;
             check_links(conn, owner, changes.contact_id, changes.event_id)?;
-            db::reminders::update(conn, owner, id, &changes)
+            Ok(db::reminders::update(conn, owner, id, &changes)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(reminder_view(row)))
@@ -411,7 +412,7 @@ async fn delete_reminder(
     let (owner, id) = (auth.user_id, id.into_inner());
     state
         .db
-        .run(move |conn| db::reminders::delete(conn, owner, id))
+        .run(move |conn| Ok(db::reminders::delete(conn, owner, id)?))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -454,7 +455,7 @@ async fn complete_reminder(
                     ..Default::default()
                 },
             };
-            db::reminders::update(conn, owner, id, &changes)
+            Ok(db::reminders::update(conn, owner, id, &changes)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(reminder_view(row)))
@@ -514,7 +515,7 @@ async fn snooze_reminder(
                 snoozed_until: Some(Some(until)),
                 ..Default::default()
             };
-            db::reminders::update(conn, owner, id, &changes)
+            Ok(db::reminders::update(conn, owner, id, &changes)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(reminder_view(row)))

@@ -851,11 +851,7 @@ pub fn empty_object() -> Box<RawValue> {
 /// update (so earlier writes keep their own time) and after it (so the edit is stamped with
 /// its own time). Writers that never call it are reconciled the same way, later, on the next
 /// push or pull of the record.
-pub fn settle(
-    conn: &mut diesel::PgConnection,
-    coll: &Collection,
-    id: Uuid,
-) -> Result<(), crate::error::ApiError> {
+pub fn settle(conn: &mut diesel::PgConnection, coll: &Collection, id: Uuid) -> diesel::QueryResult<()> {
     let Some(row) = crate::db::sync::lock_row(conn, coll, id)? else {
         return Ok(());
     };
@@ -869,8 +865,8 @@ pub fn settle(
         return Ok(());
     }
     let owner = ["owner_id", "organizer_id"].iter().find_map(|k| uuid_of(&row, k));
-    let state_json =
-        serde_json::value::to_raw_value(&state).map_err(|e| crate::error::ApiError::Internal(e.into()))?;
+    let state_json = serde_json::value::to_raw_value(&state)
+        .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     let view = PullView::text_of(coll, &state);
     crate::db::sync::set_state(
         conn,

@@ -212,14 +212,6 @@ pub fn push(
     })
 }
 
-/// A failure of the domain's data access, as the database error it stands for.
-fn into_db(e: ApiError) -> diesel::result::Error {
-    match e {
-        ApiError::NotFound => diesel::result::Error::NotFound,
-        other => diesel::result::Error::QueryBuilderError(Box::new(other)),
-    }
-}
-
 fn is_constraint(e: &diesel::result::Error) -> bool {
     use diesel::result::DatabaseErrorKind as K;
     matches!(
@@ -301,8 +293,8 @@ impl<'a> Push<'a> {
         for contact in effects.cadence_of.difference(&effects.interactions_of) {
             match db::contacts::find_by_id_and_owner(conn, user, *contact) {
                 Ok(row) => contacts::refresh_keep_in_touch(conn, user, &row)?,
-                Err(ApiError::NotFound) => {}
-                Err(e) => return Err(e),
+                Err(diesel::result::Error::NotFound) => {}
+                Err(e) => return Err(e.into()),
             }
         }
         // The effects wrote outside sync; take their writes into the merge state now, so the
@@ -482,7 +474,7 @@ impl<'a> Push<'a> {
         }
         let freed = std::mem::take(&mut self.freed_places);
         for (event, capacity) in &freed {
-            attendances::free_places(conn, *event, *capacity).map_err(into_db)?;
+            attendances::free_places(conn, *event, *capacity)?;
         }
         if !freed.is_empty() {
             // Promoted attendances changed behind this push's back: read them again.
@@ -764,7 +756,7 @@ impl<'a> Push<'a> {
         )?;
         let event = uuid_of(row, "event_id").ok_or_else(unavailable)?;
         self.flush(conn)?;
-        let capacity = db::events::lock_capacity(conn, event)?.ok_or_else(unavailable)?;
+        let capacity = attendances::lock_event(conn, event)?.ok_or_else(unavailable)?;
         let full = decision == Decision::Register && attendances::is_full(conn, event, capacity)?;
         let status = match decision.resolve(full) {
             None => current_status,

@@ -550,7 +550,10 @@ async fn the_same_records_made_over_rest_and_pushed_read_back_the_same() {
     assert_eq!(rest_event.status, 201, "{}", rest_event.text);
     let pushed_event = new_id();
     phone
-        .push_ok(&app, vec![phone.mutation("events", &pushed_event, "upsert", event)])
+        .push_ok(
+            &app,
+            vec![phone.mutation("events", &pushed_event, "upsert", event)],
+        )
         .await;
     let read = app.get(&format!("/v1/events/{pushed_event}"), &lise.token).await;
     assert_eq!(comparable(read.body), comparable(rest_event.body));
@@ -563,7 +566,9 @@ async fn the_same_records_made_over_rest_and_pushed_read_back_the_same() {
                 "first_met_on": "2026-12-08", "they_brought": "Un contact chez Magnan", "i_can_offer": "Relire son site",
                 "met_in_person": true, "starred": true })
     };
-    let rest_contact = app.post("/v1/contacts", &lise.token, contact(&pushed_event)).await;
+    let rest_contact = app
+        .post("/v1/contacts", &lise.token, contact(&pushed_event))
+        .await;
     assert_eq!(rest_contact.status, 201, "{}", rest_contact.text);
     let pushed_contact = new_id();
     let mut fields = contact(&pushed_event);
@@ -574,9 +579,14 @@ async fn the_same_records_made_over_rest_and_pushed_read_back_the_same() {
         fields[text] = json!({ "base": "", "value": fields[text].clone() });
     }
     phone
-        .push_ok(&app, vec![phone.mutation("contacts", &pushed_contact, "upsert", fields)])
+        .push_ok(
+            &app,
+            vec![phone.mutation("contacts", &pushed_contact, "upsert", fields)],
+        )
         .await;
-    let read = app.get(&format!("/v1/contacts/{pushed_contact}"), &lise.token).await;
+    let read = app
+        .get(&format!("/v1/contacts/{pushed_contact}"), &lise.token)
+        .await;
     let (mut pushed, mut rest) = (comparable(read.body), comparable(rest_contact.body));
     for set in ["tags"] {
         // A set has no order.
@@ -600,8 +610,186 @@ async fn the_same_records_made_over_rest_and_pushed_read_back_the_same() {
     fields["repeat_every"] = json!(2);
     fields["repeat_unit"] = json!("weeks");
     phone
-        .push_ok(&app, vec![phone.mutation("reminders", &pushed_reminder, "upsert", fields)])
+        .push_ok(
+            &app,
+            vec![phone.mutation("reminders", &pushed_reminder, "upsert", fields)],
+        )
         .await;
-    let read = app.get(&format!("/v1/reminders/{pushed_reminder}"), &lise.token).await;
+    let read = app
+        .get(&format!("/v1/reminders/{pushed_reminder}"), &lise.token)
+        .await;
     assert_eq!(comparable(read.body), comparable(rest_reminder.body));
+}
+
+/// A small deterministic generator: the seed comes from `CARNET_TEST_SEED` (printed), so a
+/// failing sequence can be replayed.
+struct Draw(u64);
+
+impl Draw {
+    fn seeded() -> Draw {
+        let seed = std::env::var("CARNET_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| Utc::now().timestamp_nanos_opt().unwrap_or(1) as u64);
+        println!("CARNET_TEST_SEED={seed}");
+        Draw(seed | 1)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) % n
+    }
+}
+
+#[tokio::test]
+async fn random_rest_and_push_sequences_keep_every_invariant() {
+    let mut draw = Draw::seeded();
+    let app = spawn_app().await;
+    let organizer = app.register("Olivia").await;
+    let door = Phone::new(&app, &organizer, "Door").await;
+    let created = app
+        .post(
+            "/v1/events",
+            &organizer.token,
+            json!({ "kind": "colunching", "title": "Colunching", "starts_at": "2026-12-11T12:00:00Z", "capacity": 2 }),
+        )
+        .await;
+    let event = id(&created.body);
+    let code = created.body["join_code"].as_str().unwrap().to_string();
+    let mut people = Vec::new();
+    for name in ["Awa", "Bruno", "Chloé", "Driss"] {
+        let user = app.register(name).await;
+        let phone = Phone::new(&app, &user, "Phone").await;
+        let attendance = id(&join(&app, &user, &code).await);
+        people.push((user, phone, attendance));
+    }
+    let lise = &people[0];
+    let contact = id(&app
+        .contact(&lise.0, json!({ "name": "Nicolas", "keep_in_touch_days": 10 }))
+        .await);
+    let mut occurred = Vec::new();
+    let mut held = 2;
+
+    for step in 0..40 {
+        let (user, phone, attendance) = &people[draw.below(4) as usize];
+        let by_push = draw.below(2) == 0;
+        match draw.below(5) {
+            0 | 1 => {
+                let status = ["cancelled", "registered", "checked_in"][draw.below(3) as usize];
+                if by_push {
+                    let m = phone.mutation("attendances", attendance, "upsert", json!({ "status": status }));
+                    phone.push(&app, vec![m]).await;
+                } else {
+                    app.patch(
+                        &format!("/v1/events/{event}/attendance"),
+                        &user.token,
+                        json!({ "status": status }),
+                    )
+                    .await;
+                }
+            }
+            2 => {
+                let capacity = 1 + draw.below(3);
+                if by_push {
+                    let m = door.mutation("events", &event, "upsert", json!({ "capacity": capacity }));
+                    door.push_ok(&app, vec![m]).await;
+                } else {
+                    let a = app
+                        .patch(
+                            &format!("/v1/events/{event}"),
+                            &organizer.token,
+                            json!({ "capacity": capacity }),
+                        )
+                        .await;
+                    assert_eq!(a.status, 200, "{}", a.text);
+                }
+            }
+            _ => {
+                let at = format!("2026-11-{:02}T12:00:00Z", 1 + draw.below(28));
+                occurred.push(at.parse::<DateTime<Utc>>().unwrap());
+                let (lise_user, lise_phone, _) = lise;
+                if by_push {
+                    let m = lise_phone.mutation(
+                        "interactions",
+                        &new_id(),
+                        "upsert",
+                        json!({ "contact_id": contact, "kind": "call", "occurred_at": at }),
+                    );
+                    lise_phone.push_ok(&app, vec![m]).await;
+                } else {
+                    let a = app
+                        .post(
+                            &format!("/v1/contacts/{contact}/interactions"),
+                            &lise_user.token,
+                            json!({ "kind": "call", "occurred_at": at }),
+                        )
+                        .await;
+                    assert_eq!(a.status, 201, "{}", a.text);
+                }
+            }
+        }
+
+        // The invariants, whichever path each step took.
+        let e = app
+            .get(&format!("/v1/events/{event}"), &organizer.token)
+            .await
+            .body;
+        let capacity = e["capacity"].as_u64().unwrap();
+        let list = app
+            .get(
+                &format!("/v1/events/{event}/attendees?limit=50"),
+                &organizer.token,
+            )
+            .await
+            .body;
+        let attendees: Vec<&Value> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["role"] != "organizer")
+            .collect();
+        let holding = attendees
+            .iter()
+            .filter(|a| a["status"] == "registered" || a["status"] == "checked_in")
+            .count() as u64;
+        let waiting = attendees.iter().any(|a| a["status"] == "waitlisted");
+        // Lowering the capacity sends nobody away, but nobody takes a place past it.
+        assert!(
+            holding <= capacity.max(held),
+            "step {step}: {holding} places taken of {capacity}: {list}"
+        );
+        held = holding;
+        assert!(
+            !waiting || holding >= capacity,
+            "step {step}: a free place while someone waits: {list}"
+        );
+        assert!(
+            attendees.iter().all(|a| a["status"] != "checked_in"),
+            "step {step}: an attendee checked in without the organizer: {list}"
+        );
+        let c = app
+            .get(&format!("/v1/contacts/{contact}"), &lise.0.token)
+            .await
+            .body;
+        let latest = occurred.iter().max();
+        assert_eq!(
+            c["last_interaction_at"]
+                .as_str()
+                .map(|s| s.parse::<DateTime<Utc>>().unwrap())
+                .as_ref(),
+            latest,
+            "step {step}"
+        );
+        let all = app.get("/v1/reminders?limit=200", &lise.0.token).await.body;
+        let open = all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["contact_id"] == contact && r["origin"] == "keep_in_touch" && r["status"] == "open")
+            .count();
+        assert_eq!(open, 1, "step {step}: {all}");
+    }
 }

@@ -12,7 +12,7 @@ use anyhow::Context;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::auth::JwtKeys;
+use crate::auth::{JwtKeys, RefreshKey};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::error::{extract, ApiError};
@@ -25,6 +25,8 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
 pub struct AppState {
     pub db: Db,
     pub jwt: JwtKeys,
+    /// Derives each refresh token's successor, so a retried refresh is answered the same.
+    pub refresh_key: RefreshKey,
     pub settings: Arc<Settings>,
     pub metrics: Metrics,
     pub sync: SyncHub,
@@ -58,6 +60,7 @@ impl Application {
         let state = web::Data::new(AppState {
             db,
             jwt: JwtKeys::new(&settings.jwt_secret, settings.access_token_ttl),
+            refresh_key: RefreshKey::from_secret(&settings.jwt_secret),
             metrics: Metrics::new()?,
             sync: SyncHub {
                 schema: crate::sync::sync_schema(),

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::auth::{JwtKeys, RefreshKey};
 use crate::config::Settings;
 use crate::db::Db;
-use crate::error::{extract, ApiError};
+use crate::error::extract;
 use crate::metrics::Metrics;
 
 /// JSON bodies are limited to 1 MiB unless a route says otherwise.
@@ -30,6 +30,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub metrics: Metrics,
     pub sync: SyncHub,
+    /// The `Allow` answer of each documented path (see [`crate::routes::unmatched`]).
+    pub allowed_methods: std::collections::HashMap<String, String>,
 }
 
 /// What the sync routes share: the merge rules and the change notifications.
@@ -67,6 +69,7 @@ impl Application {
                 notifier: crate::sync::listener::SyncNotifier::start(settings.database_url.clone()),
             },
             settings: settings.clone(),
+            allowed_methods: crate::openapi::allowed_methods(),
         });
         let server = serve(listener, state.clone(), settings.http_workers)?;
         let push_workers = crate::jobs::start(
@@ -138,9 +141,8 @@ fn serve(listener: TcpListener, state: web::Data<AppState>, workers: usize) -> a
                 .app_data(web::QueryConfig::default().error_handler(extract::query))
                 .app_data(web::PathConfig::default().error_handler(extract::path))
                 .configure(crate::routes::configure)
-                .default_service(web::to(|| async {
-                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
-                }))
+                .default_service(web::to(crate::routes::unmatched))
+                .wrap(actix_web::middleware::from_fn(crate::input::check))
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
                     let request_id = req

@@ -16,4 +16,5 @@ mod operations;
 mod organizer;
 mod push;
 mod reminders;
+mod support;
 mod sync;

@@ -8,17 +8,18 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 
 #[derive(QueryableByName)]
-struct Name {
-    #[diesel(sql_type = Text)]
-    datname: String,
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
 }
 
 fn database_exists(conn: &mut PgConnection, name: &str) -> bool {
-    !diesel::sql_query("SELECT datname FROM pg_database WHERE datname = $1")
+    diesel::sql_query("SELECT count(*) AS n FROM pg_database WHERE datname = $1")
         .bind::<Text, _>(name)
-        .load::<Name>(conn)
+        .get_result::<Count>(conn)
         .unwrap()
-        .is_empty()
+        .n
+        == 1
 }
 
 /// Run by [`a_finished_run_leaves_no_database_and_spares_a_concurrent_runs_template`] in a

@@ -11,7 +11,8 @@
 //!   the limit 413.
 //! - The HTTP layer's refusals answered by the app are problems too: an unknown method on
 //!   a known path is 405 with `Allow`, oversized headers 431, an overlong URL 414 (see
-//!   [`crate::input`]).
+//!   [`crate::input`]); what the HTTP parser itself refuses is rewritten into a problem on
+//!   its way out (see [`crate::http_layer`]).
 //! - A record that does not exist *or belongs to someone else* is 404 `not_found`: callers
 //!   cannot tell the two apart, and nothing of the record leaks.
 //! - diesel's `NotFound` maps to 404 in one `From`; every other database, pool or internal

@@ -14,6 +14,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod housekeeping;
+pub mod http_layer;
 pub mod input;
 pub mod interop;
 pub mod jobs;

@@ -5,9 +5,15 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::dev::{Server, Service};
+use std::time::Duration;
+
+use actix_http::error::DispatchError;
+use actix_http::{HttpService, KeepAlive};
+use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::{AppConfig, Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{web, App, HttpMessage, HttpServer};
+use actix_web::rt::net::TcpStream;
+use actix_web::{web, App, HttpMessage};
 use anyhow::Context;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -16,6 +22,7 @@ use crate::auth::{JwtKeys, RefreshKey};
 use crate::config::Settings;
 use crate::db::Db;
 use crate::error::extract;
+use crate::http_layer::ProblemIo;
 use crate::metrics::Metrics;
 
 /// JSON bodies are limited to 1 MiB unless a route says otherwise.
@@ -128,10 +135,47 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<Db> {
     .context("database preparation panicked")?
 }
 
+/// The HTTP/1 server: actix-web's `HttpServer::listen` put together by hand, only so that
+/// each connection goes through [`crate::http_layer::ProblemIo`] (the parser's own
+/// refusals become problems). Timeouts are `HttpServer`'s defaults.
 fn serve(listener: TcpListener, state: web::Data<AppState>, workers: usize) -> anyhow::Result<Server> {
-    let server =
-        HttpServer::new(move || {
-            App::new()
+    let local = listener.local_addr()?;
+    let server = actix_server::Server::build()
+        .workers(workers)
+        .shutdown_timeout(30)
+        .listen("carnet-http", listener, move || {
+            let app = app(state.clone())
+                .into_factory()
+                .map_err(|error: actix_web::Error| error.error_response());
+            let http = HttpService::build()
+                .keep_alive(KeepAlive::default())
+                .client_request_timeout(Duration::from_secs(5))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .local_addr(local)
+                .h1(map_config(app, |_| AppConfig::default()));
+            fn_service(|io: TcpStream| {
+                let peer = io.peer_addr().ok();
+                std::future::ready(Ok::<_, DispatchError>((ProblemIo::new(io), peer)))
+            })
+            .and_then(http)
+        })?
+        .run();
+    Ok(server)
+}
+
+/// The application: state, extractor error mapping, routes, input checks, request log.
+fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
                 .app_data(state.clone())
                 .app_data(
                     web::JsonConfig::default()
@@ -172,10 +216,4 @@ fn serve(listener: TcpListener, state: web::Data<AppState>, workers: usize) -> a
                 }
                 .instrument(span)
                 })
-        })
-        .workers(workers)
-        .listen(listener)?
-        .shutdown_timeout(30)
-        .run();
-    Ok(server)
 }

@@ -255,3 +255,67 @@ async fn oversized_urls_and_headers_are_problems() {
     // The server still answers.
     assert_eq!(app.get("/v1/me", &user.token).await.status, 200);
 }
+
+/// Sends `request` as raw bytes and answers the head and the body (off the test's thread,
+/// which also drives the server).
+async fn raw_exchange(app: &carnet_tests::TestApp, request: &[u8]) -> (String, String) {
+    let address = app.address.trim_start_matches("http://").to_string();
+    let request = request.to_vec();
+    tokio::task::spawn_blocking(move || raw_exchange_blocking(&address, &request))
+        .await
+        .unwrap()
+}
+
+fn raw_exchange_blocking(address: &str, request: &[u8]) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (head.to_string(), body.to_string())
+}
+
+#[tokio::test]
+async fn the_http_layers_own_refusals_are_problems() {
+    let app = spawn_app().await;
+    let long_path = format!("/v1/contacts?q={}", "a".repeat(100 * 1024));
+    for request in [
+        b"GET /v1/contacts/\xff\xfe HTTP/1.1\r\nhost: x\r\n\r\n".to_vec(),
+        format!("GET {long_path} HTTP/1.1\r\nhost: x\r\n\r\n").into_bytes(),
+    ] {
+        let (head, body) = raw_exchange(&app, &request).await;
+        assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/problem+json"),
+            "{head}"
+        );
+        let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(problem["code"], "malformed_request");
+        assert_eq!(problem["status"], 400);
+    }
+    let (head, body) = raw_exchange(
+        &app,
+        format!(
+            "GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+            "b".repeat(200 * 1024)
+        )
+        .as_bytes(),
+    )
+    .await;
+    assert!(head.starts_with("HTTP/1.1 431"), "{head}");
+    let problem: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(problem["code"], "headers_too_large");
+    // Still serving, keep-alive answers untouched.
+    assert_eq!(
+        app.request(reqwest::Method::GET, "/healthz", None, None)
+            .await
+            .status,
+        200
+    );
+}

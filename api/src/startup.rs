@@ -140,14 +140,22 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<Db> {
 /// refusals become problems). Timeouts are `HttpServer`'s defaults.
 fn serve(listener: TcpListener, state: web::Data<AppState>, workers: usize) -> anyhow::Result<Server> {
     let local = listener.local_addr()?;
-    let server = actix_server::Server::build()
+    let builder = actix_server::Server::build();
+    // On stop, keep-alive connections close after their current answer, as with HttpServer.
+    let stopping = builder.graceful_shutdown_signal();
+    let server = builder
         .workers(workers)
         .shutdown_timeout(30)
         .listen("carnet-http", listener, move || {
             let app = app(state.clone())
                 .into_factory()
                 .map_err(|error: actix_web::Error| error.error_response());
+            let stopping = stopping.clone();
             let http = HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let stopping = stopping.clone();
+                    async move { stopping.notified().await }
+                })
                 .keep_alive(KeepAlive::default())
                 .client_request_timeout(Duration::from_secs(5))
                 .client_disconnect_timeout(Duration::from_secs(1))

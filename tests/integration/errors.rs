@@ -129,6 +129,11 @@ async fn nul_characters_in_queries_and_bodies_are_refused_with_their_field() {
     let latin1 = app.get("/v1/contacts?q=caf%E9", &user.token).await;
     latin1.assert_problem(422, "validation_failed");
     assert_eq!(latin1.body["errors"][0]["code"], "invalid_text");
+    for path in ["/v1/contacts/a%00b", "/v1/contacts/caf%E9"] {
+        app.get(path, &user.token)
+            .await
+            .assert_problem(400, "invalid_path");
+    }
 
     let login = app
         .request(

@@ -97,8 +97,14 @@ pub fn refresh_token_hash(token: &str) -> Vec<u8> {
 /// from one token to the next. The first token of a session stays random, so successors
 /// are as unpredictable as it is.
 ///
+/// Within the grace a replay by someone who copied the token cannot be told from the
+/// phone's retry (both get the same successor), which is why the grace is short: past it,
+/// or once the successor was used, the next presentation of the old token revokes the
+/// session as before.
+///
 /// The key is derived from the JWT secret under its own label, so no new secret has to be
-/// configured and the two uses of the secret cannot be confused.
+/// configured and the two uses of the secret cannot be confused. Rotating the JWT secret
+/// changes every successor, so a retry straddling that change is refused as a reuse.
 #[derive(Clone)]
 pub struct RefreshKey {
     key: [u8; 32],

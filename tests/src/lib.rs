@@ -11,8 +11,8 @@
 //! locks: each holds a shared lock on its template (on a connection kept for the whole run)
 //! and the template is dropped only by the one that can take it exclusively, so a
 //! concurrent run on the same server is never left without it. A run that was killed holds
-//! no lock any more: the next run drops its test databases (when over an hour old) and any
-//! template no running run holds.
+//! no lock any more: a later run drops its test databases and its template once they are
+//! over an hour old (and no run holds the template).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -142,6 +142,12 @@ pub fn template() -> &'static str {
             diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
                 .execute(&mut conn)
                 .unwrap();
+            diesel::sql_query(format!(
+                "COMMENT ON DATABASE {name} IS '{TEMPLATE_COMMENT} {}'",
+                now_secs()
+            ))
+            .execute(&mut conn)
+            .unwrap();
         }
         diesel::sql_query(format!("SELECT pg_advisory_unlock({BUILD_LOCK})"))
             .execute(&mut conn)
@@ -166,8 +172,8 @@ fn drop_database(conn: &mut PgConnection, name: &str) {
     let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(conn);
 }
 
-/// Drops test databases left by runs that ended more than an hour ago, and every other
-/// template no running run holds (a run holds its template's lock until it exits). Called
+/// Drops test databases over an hour old (left by killed runs), and other templates no run
+/// holds (a run holds its template's lock until it exits) built over an hour ago. Called
 /// under the build lock.
 fn drop_leftovers(conn: &mut PgConnection, current_template: &str) {
     let cutoff = now_secs().saturating_sub(3600);
@@ -191,12 +197,48 @@ fn drop_leftovers(conn: &mut PgConnection, current_template: &str) {
             drop_database(conn, &template);
             continue;
         }
+        // A template this support built says when; one without a date was built by a
+        // run of the support before these locks, which holds none: spared while such a
+        // run seems to be going on.
+        let stale = match template_built_at(conn, &template) {
+            Some(built) => built < cutoff,
+            None => !older_runs_active(conn),
+        };
         let key = template_key(&template);
-        if try_lock_exclusive(conn, key) {
+        if stale && try_lock_exclusive(conn, key) {
             drop_database(conn, &template);
             let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({key})")).execute(conn);
         }
     }
+}
+
+/// When this support built `template` (written in the database's comment).
+fn template_built_at(conn: &mut PgConnection, template: &str) -> Option<u64> {
+    diesel::sql_query(
+        "SELECT COALESCE(shobj_description(oid, 'pg_database'), '') AS datname \
+         FROM pg_database WHERE datname = $1",
+    )
+    .bind::<Text, _>(template)
+    .get_result::<Name>(conn)
+    .ok()?
+    .datname
+    .strip_prefix(TEMPLATE_COMMENT)?
+    .trim()
+    .parse()
+    .ok()
+}
+
+const TEMPLATE_COMMENT: &str = "carnet test template, built at";
+
+/// Whether a run of the test support from before these locks seems to be going on: its
+/// test databases carry no run id (`carnet_test_<time>_<uuid>`), and it takes no lock on
+/// the template it clones, so the template must not be dropped under it.
+fn older_runs_active(conn: &mut PgConnection) -> bool {
+    let cutoff = now_secs().saturating_sub(3600);
+    database_names(conn, "carnet\\_test\\_%").iter().any(|name| {
+        let parts: Vec<&str> = name.split('_').collect();
+        parts.len() == 4 && parts[2].parse::<u64>().is_ok_and(|created| created >= cutoff)
+    })
 }
 
 /// At exit: drops this run's test databases still there (a test that leaked its app) and
@@ -222,14 +264,10 @@ fn clean_up_run() {
         return;
     }
     let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock_shared({key})")).execute(conn);
-    // Runs of the test support before these locks take none; their test databases have no
-    // run id (`carnet_test_<time>_<uuid>`), and one younger than an hour means one runs.
-    let cutoff = now_secs().saturating_sub(3600);
-    let others_running = database_names(conn, "carnet\\_test\\_%").iter().any(|name| {
-        let parts: Vec<&str> = name.split('_').collect();
-        parts.len() == 4 && parts[2].parse::<u64>().is_ok_and(|created| created >= cutoff)
-    });
-    if !others_running && try_lock_exclusive(conn, key) {
+    // An older run may clone the same template without a lock; a salted template is this
+    // run's alone.
+    let own_name = std::env::var("CARNET_TEST_TEMPLATE_SALT").is_ok();
+    if (own_name || !older_runs_active(conn)) && try_lock_exclusive(conn, key) {
         drop_database(conn, template);
         let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({key})")).execute(conn);
     }

@@ -30,6 +30,9 @@ pub struct Settings {
     pub jwt_secret_generated: bool,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long after a rotation the rotated refresh token may be presented again and get
+    /// the same successor (a phone retrying after a lost answer); 0 turns retries off.
+    pub refresh_reuse_grace: Duration,
     pub db_pool_size: u32,
     /// HTTP worker threads; one per core by default.
     pub http_workers: usize,
@@ -205,6 +208,12 @@ impl Settings {
             refresh_token_ttl: Duration::from_secs(
                 number(&get, "CARNET_REFRESH_TOKEN_TTL_DAYS", 30)? * 86_400,
             ),
+            refresh_reuse_grace: Duration::from_secs(seconds(
+                &get,
+                "CARNET_REFRESH_REUSE_GRACE_SECS",
+                30,
+                3600,
+            )?),
             db_pool_size: u32::try_from(number(&get, "CARNET_DB_POOL_SIZE", 16)?)
                 .context("CARNET_DB_POOL_SIZE is too large")?,
             http_workers: match get("CARNET_HTTP_WORKERS") {
@@ -251,6 +260,19 @@ fn number(get: &impl Fn(&str) -> Option<String>, key: &str, default: u64) -> any
             .ok()
             .filter(|n| *n > 0)
             .with_context(|| format!("{key} must be a positive whole number, not {v:?}")),
+    }
+}
+
+/// A number of seconds from 0 to `max`.
+fn seconds(get: &impl Fn(&str) -> Option<String>, key: &str, default: u64, max: u64) -> anyhow::Result<u64> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= max)
+            .with_context(|| format!("{key} must be a whole number of seconds from 0 to {max}, not {v:?}")),
     }
 }
 
@@ -320,5 +342,17 @@ mod tests {
     fn bad_numbers_are_refused() {
         assert!(settings(&[("CARNET_DB_POOL_SIZE", "lots")]).is_err());
         assert!(settings(&[("CARNET_ACCESS_TOKEN_TTL_SECS", "0")]).is_err());
+    }
+
+    #[test]
+    fn the_refresh_reuse_grace_defaults_to_30_seconds_and_may_be_off() {
+        assert_eq!(
+            settings(&[]).unwrap().refresh_reuse_grace,
+            Duration::from_secs(30)
+        );
+        let off = settings(&[("CARNET_REFRESH_REUSE_GRACE_SECS", "0")]).unwrap();
+        assert_eq!(off.refresh_reuse_grace, Duration::ZERO);
+        assert!(settings(&[("CARNET_REFRESH_REUSE_GRACE_SECS", "a minute")]).is_err());
+        assert!(settings(&[("CARNET_REFRESH_REUSE_GRACE_SECS", "86400")]).is_err());
     }
 }

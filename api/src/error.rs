@@ -4,8 +4,16 @@
 //! returns diesel's `QueryResult` and knows nothing of HTTP. `ApiError` is the only type that
 //! becomes an HTTP error answer, always as `application/problem+json` (RFC 9457) with a stable `code`.
 //! - Parse failures of user input become 422 `validation_failed` with per-field `errors`
-//!   (see [`FieldErrors`]); malformed JSON is 400, a wrong content type 415, a body over the
-//!   limit 413.
+//!   (see [`FieldErrors`]). That includes a JSON body of the wrong shape (a wrong type, an
+//!   unknown or missing field, an array where an object is expected, a date without its
+//!   offset): [`extract::json`] names the field from where parsing stopped. Text holding a
+//!   NUL character is refused the same way, field named, before it reaches PostgreSQL
+//!   (which cannot store it). Malformed JSON is 400, a wrong content type 415, a body over
+//!   the limit 413.
+//! - The HTTP layer's refusals answered by the app are problems too: an unknown method on
+//!   a known path is 405 with `Allow`, oversized headers 431, an overlong URL 414 (see
+//!   [`crate::input`]); what the HTTP parser itself refuses is rewritten into a problem on
+//!   its way out (see [`crate::http_layer`]).
 //! - A record that does not exist *or belongs to someone else* is 404 `not_found`: callers
 //!   cannot tell the two apart, and nothing of the record leaks.
 //! - diesel's `NotFound` maps to 404 in one `From`; every other database, pool or internal
@@ -122,6 +130,15 @@ pub enum ApiError {
     UpgradeRequired { code: &'static str, detail: String },
     #[error("too many requests")]
     TooManyRequests { retry_after_secs: u64 },
+    /// 405: the path exists, not with this method; `allow` lists those it has.
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: String },
+    /// 414: the request target is longer than the server reads.
+    #[error("URI too long")]
+    UriTooLong { limit: usize },
+    /// 431: the request's headers are larger than the server reads.
+    #[error("request headers too large")]
+    HeadersTooLarge { limit: usize },
     #[error("service unavailable")]
     Unavailable,
     #[error("internal error: {0:#}")]
@@ -176,6 +193,9 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::TooManyRequests { .. } => "rate_limited",
+            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
+            ApiError::UriTooLong { .. } => "uri_too_long",
+            ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::Unavailable => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -184,6 +204,7 @@ impl ApiError {
     fn detail(&self) -> String {
         match self {
             ApiError::Validation(errors) => match errors.as_slice() {
+                [one] if one.field.is_empty() => one.message.clone(),
                 [one] => format!("{}: {}", one.field, one.message),
                 _ => format!("{} fields are invalid", errors.len()),
             },
@@ -200,6 +221,15 @@ impl ApiError {
             }
             ApiError::TooManyRequests { retry_after_secs } => {
                 format!("Too many attempts; try again in {retry_after_secs} seconds.")
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                format!("This path does not take this method; it takes {allow}.")
+            }
+            ApiError::UriTooLong { limit } => {
+                format!("The request URI is longer than the limit of {limit} bytes.")
+            }
+            ApiError::HeadersTooLarge { limit } => {
+                format!("The request headers are larger than the limit of {limit} bytes.")
             }
             ApiError::Unavailable => "The service is temporarily unavailable.".into(),
             ApiError::Internal(_) => "An internal error occurred.".into(),
@@ -253,6 +283,9 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -270,6 +303,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unauthorized { .. } => {
                 response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                response.insert_header((header::ALLOW, allow.as_str()));
             }
             _ => {}
         }
@@ -308,11 +344,17 @@ impl From<anyhow::Error> for ApiError {
 /// Maps actix's body and query extraction failures to problems (wired in `startup`).
 pub mod extract {
     use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-    use actix_web::HttpRequest;
+    use actix_web::web::Bytes;
+    use actix_web::{HttpMessage, HttpRequest};
 
-    use super::ApiError;
+    use super::{ApiError, FieldError};
 
-    pub fn json(error: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    /// A JSON body as received, kept in the request's extensions by [`crate::input`] so
+    /// that a parse failure can be located in it.
+    #[derive(Clone)]
+    pub struct RawJson(pub Bytes);
+
+    pub fn json(error: JsonPayloadError, req: &HttpRequest) -> actix_web::Error {
         let api = match error {
             JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
                 ApiError::PayloadTooLarge { limit }
@@ -320,16 +362,158 @@ pub mod extract {
             JsonPayloadError::ContentType => ApiError::UnsupportedMediaType {
                 detail: "Send the body as application/json.".into(),
             },
-            JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::bad_request(
-                "invalid_body",
-                format!("The body does not match the expected shape: {e}"),
-            ),
+            JsonPayloadError::Deserialize(e) if e.is_data() => {
+                let body = req.extensions().get::<RawJson>().cloned();
+                ApiError::Validation(vec![shape_error(&e, body.as_ref().map(|b| &b.0[..]))])
+            }
             JsonPayloadError::Deserialize(e) => {
                 ApiError::bad_request("malformed_json", format!("The body is not valid JSON: {e}"))
             }
             other => ApiError::bad_request("malformed_body", other.to_string()),
         };
         api.into()
+    }
+
+    /// The field error for a body that is JSON but not of the expected shape: the field is
+    /// the one being read where serde stopped, the message serde's, without its position.
+    pub fn shape_error(error: &serde_json::Error, body: Option<&[u8]>) -> FieldError {
+        let full = error.to_string();
+        let suffix = format!(" at line {} column {}", error.line(), error.column());
+        let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
+        // serde reports a missing field at the end of its object, naming it in the message.
+        let missing = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next());
+        let at = |b: &[u8]| path_at(b, offset_of(b, error.line(), error.column()), missing.is_some());
+        let mut field = body.map(at).unwrap_or_default();
+        if let Some(name) = missing {
+            field = join(&field, name);
+        }
+        let code = [
+            ("invalid type", "invalid_type"),
+            ("invalid value", "invalid_value"),
+            ("invalid length", "invalid_length"),
+            ("unknown field", "unknown_field"),
+            ("unknown variant", "invalid_choice"),
+            ("missing field", "required"),
+            ("duplicate field", "duplicate_field"),
+        ]
+        .iter()
+        .find(|(prefix, _)| message.starts_with(prefix))
+        .map(|(_, code)| *code)
+        .unwrap_or("invalid_format");
+        FieldError {
+            field,
+            code: code.into(),
+            message,
+        }
+    }
+
+    fn join(parent: &str, name: &str) -> String {
+        if parent.is_empty() {
+            name.to_string()
+        } else {
+            format!("{parent}.{name}")
+        }
+    }
+
+    /// The byte offset of serde_json's (1-based line, 1-based byte column).
+    fn offset_of(body: &[u8], line: usize, column: usize) -> usize {
+        let mut start = 0;
+        for _ in 1..line {
+            match body[start..].iter().position(|b| *b == b'\n') {
+                Some(i) => start += i + 1,
+                None => break,
+            }
+        }
+        (start + column)
+            .saturating_sub(1)
+            .min(body.len().saturating_sub(1))
+    }
+
+    /// Where in the document the byte at `offset` is, as a field path (`card.email`,
+    /// `emails[2]`; empty for the top level), or with `container`, the path of the object
+    /// holding it. Walks the JSON text up to there keeping only the open containers, so it
+    /// needs no second parse and works at any nesting depth.
+    pub fn path_at(body: &[u8], offset: usize, container: bool) -> String {
+        enum Frame {
+            Object {
+                key: Option<String>,
+                expecting_key: bool,
+            },
+            Array {
+                index: usize,
+            },
+        }
+        let mut stack: Vec<Frame> = Vec::new();
+        let mut i = 0;
+        let end = offset.min(body.len().saturating_sub(1));
+        while i <= end && i < body.len() {
+            match body[i] {
+                b'"' => {
+                    let start = i;
+                    i += 1;
+                    while i < body.len() && body[i] != b'"' {
+                        i += if body[i] == b'\\' { 2 } else { 1 };
+                    }
+                    if let Some(Frame::Object {
+                        key,
+                        expecting_key: true,
+                    }) = stack.last_mut()
+                    {
+                        let raw = &body[start..(i + 1).min(body.len())];
+                        *key =
+                            Some(serde_json::from_slice::<String>(raw).unwrap_or_else(|_| {
+                                String::from_utf8_lossy(raw).trim_matches('"').to_string()
+                            }));
+                    }
+                }
+                // An error at a bracket is about the container it opens or closes (a wrong
+                // type, a missing field): the container's own path.
+                b'{' if i < end => stack.push(Frame::Object {
+                    key: None,
+                    expecting_key: true,
+                }),
+                b'[' if i < end => stack.push(Frame::Array { index: 0 }),
+                b'}' | b']' if i < end => {
+                    stack.pop();
+                }
+                b':' => {
+                    if let Some(Frame::Object { expecting_key, .. }) = stack.last_mut() {
+                        *expecting_key = false;
+                    }
+                }
+                b',' => match stack.last_mut() {
+                    Some(Frame::Object { key, expecting_key }) => {
+                        *key = None;
+                        *expecting_key = true;
+                    }
+                    Some(Frame::Array { index }) => *index += 1,
+                    None => {}
+                },
+                _ => {}
+            }
+            i += 1;
+        }
+        if container {
+            if let Some(Frame::Object { key, .. }) = stack.last_mut() {
+                *key = None;
+            }
+        }
+        let mut path = String::new();
+        for frame in &stack {
+            match frame {
+                Frame::Object { key: Some(key), .. } => {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key);
+                }
+                Frame::Object { key: None, .. } => break,
+                Frame::Array { index } => path.push_str(&format!("[{index}]")),
+            }
+        }
+        path
     }
 
     pub fn query(error: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
@@ -339,5 +523,60 @@ pub mod extract {
     /// A path that does not parse (say, an id that is not a UUID) names no resource.
     pub fn path(_error: PathError, _req: &HttpRequest) -> actix_web::Error {
         ApiError::NotFound.into()
+    }
+
+    #[cfg(test)]
+    #[allow(clippy::unwrap_used)]
+    mod tests {
+        use super::*;
+
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Card {
+            email: Option<String>,
+            links: Option<Vec<String>>,
+        }
+
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Body {
+            name: String,
+            starts_at: Option<chrono::DateTime<chrono::Utc>>,
+            card: Option<Card>,
+            tags: Option<Vec<String>>,
+        }
+
+        fn field_of(body: &str) -> FieldError {
+            let error = serde_json::from_str::<Body>(body).unwrap_err();
+            assert!(error.is_data(), "{error}");
+            shape_error(&error, Some(body.as_bytes()))
+        }
+
+        #[test]
+        fn shape_errors_name_their_field() {
+            let e = field_of(r#"{"name": "N", "starts_at": "2026-12-10T19:00"}"#);
+            assert_eq!(e.field, "starts_at");
+            assert!(!e.message.contains("line 1"), "{}", e.message);
+            let e = field_of(r#"{"name": 42}"#);
+            assert_eq!((e.field.as_str(), e.code.as_str()), ("name", "invalid_type"));
+            let e =
+                field_of("{\n  \"name\": \"N\",\n  \"card\": {\"email\": \"a\", \"links\": [\"x\", 3]}\n}");
+            assert_eq!(e.field, "card.links[1]");
+            let e = field_of(r#"{"name": "N", "card": {"twitter": "@lise"}}"#);
+            assert_eq!(
+                (e.field.as_str(), e.code.as_str()),
+                ("card.twitter", "unknown_field")
+            );
+            let e = field_of(r#"{"card": {}, "tags": ["a", "b"]}"#);
+            assert_eq!((e.field.as_str(), e.code.as_str()), ("name", "required"));
+            let e = field_of(r#"{"name": "N", "tags": ["a", {"k": "\"}]"}]}"#);
+            assert_eq!(e.field, "tags[1]");
+            let e = field_of(r#"{"name": "N", "tags": {"a": "b"}}"#);
+            assert_eq!((e.field.as_str(), e.code.as_str()), ("tags", "invalid_type"));
+            let e = field_of(r#"{"na\u006de": "N", "starts_at": 5}"#);
+            assert_eq!(e.field, "starts_at");
+        }
     }
 }

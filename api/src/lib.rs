@@ -14,6 +14,8 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod housekeeping;
+pub mod http_layer;
+pub mod input;
 pub mod interop;
 pub mod jobs;
 pub mod metrics;

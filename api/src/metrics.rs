@@ -4,9 +4,12 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
+
+use crate::db::push_jobs::QueueDepth;
+use crate::jobs::providers::PROVIDER_NAMES;
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -15,6 +18,10 @@ pub struct Metrics {
     latency: HistogramVec,
     pool_connections: IntGauge,
     pool_idle: IntGauge,
+    /// The whole queue as the database holds it, read at each scrape (so every process
+    /// answers the same): queued jobs per provider and the age of the oldest.
+    push_queue_depth: IntGaugeVec,
+    push_queue_oldest_age: GaugeVec,
     pub push: PushMetrics,
 }
 
@@ -109,6 +116,22 @@ impl Metrics {
         registry.register(Box::new(latency.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
+        let push_queue_depth = IntGaugeVec::new(
+            Opts::new(
+                "push_queue_jobs",
+                "Push jobs queued now (due or waiting for a retry), by device provider",
+            ),
+            &["provider"],
+        )?;
+        let push_queue_oldest_age = GaugeVec::new(
+            Opts::new(
+                "push_queue_oldest_age_seconds",
+                "Seconds since the oldest queued push job was created, by device provider (0: none queued)",
+            ),
+            &["provider"],
+        )?;
+        registry.register(Box::new(push_queue_depth.clone()))?;
+        registry.register(Box::new(push_queue_oldest_age.clone()))?;
         let push = PushMetrics::new(&registry)?;
         Ok(Metrics {
             push,
@@ -117,6 +140,8 @@ impl Metrics {
             latency,
             pool_connections,
             pool_idle,
+            push_queue_depth,
+            push_queue_oldest_age,
         })
     }
 
@@ -129,10 +154,26 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
-    /// The text exposition, with the pool gauges read now.
-    pub fn render(&self, pool: (u32, u32)) -> anyhow::Result<String> {
+    /// The text exposition, with the pool gauges and the push queue read now. Every
+    /// provider is always shown, at 0 when nothing waits, so an alert on it has a series.
+    pub fn render(&self, pool: (u32, u32), queue: &[QueueDepth]) -> anyhow::Result<String> {
         self.pool_connections.set(i64::from(pool.0));
         self.pool_idle.set(i64::from(pool.1));
+        self.push_queue_depth.reset();
+        self.push_queue_oldest_age.reset();
+        for provider in PROVIDER_NAMES {
+            self.push_queue_depth.with_label_values(&[provider]).set(0);
+            self.push_queue_oldest_age.with_label_values(&[provider]).set(0.0);
+        }
+        for depth in queue {
+            let provider = depth.provider.as_str();
+            self.push_queue_depth
+                .with_label_values(&[provider])
+                .set(depth.queued);
+            self.push_queue_oldest_age
+                .with_label_values(&[provider])
+                .set(depth.oldest_age_secs.max(0.0));
+        }
         let mut out = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut out)?;
         Ok(String::from_utf8(out)?)

@@ -127,6 +127,33 @@ impl Modify for VersionPrefix {
     }
 }
 
+/// The methods of each documented path, as an `Allow` header lists them (`GET, PATCH`),
+/// keyed by the path's pattern (`/v1/contacts/{id}`): the answer to a method a path does
+/// not take comes from the same document clients generate their code from.
+pub fn allowed_methods() -> std::collections::HashMap<String, String> {
+    ApiDoc::openapi()
+        .paths
+        .paths
+        .into_iter()
+        .map(|(path, item)| {
+            let methods: Vec<&str> = [
+                ("GET", item.get.is_some()),
+                ("HEAD", item.head.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("DELETE", item.delete.is_some()),
+                ("OPTIONS", item.options.is_some()),
+            ]
+            .into_iter()
+            .filter(|(_, has)| *has)
+            .map(|(method, _)| method)
+            .collect();
+            (path, methods.join(", "))
+        })
+        .collect()
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(docs_redirect)
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", ApiDoc::openapi()));

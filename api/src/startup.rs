@@ -5,17 +5,24 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;
 
-use actix_web::dev::{Server, Service};
+use std::time::Duration;
+
+use actix_http::error::DispatchError;
+use actix_http::{HttpService, KeepAlive};
+use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
+use actix_web::dev::{AppConfig, Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
-use actix_web::{web, App, HttpMessage, HttpServer};
+use actix_web::rt::net::TcpStream;
+use actix_web::{web, App, HttpMessage};
 use anyhow::Context;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::auth::JwtKeys;
+use crate::auth::{JwtKeys, RefreshKey};
 use crate::config::Settings;
 use crate::db::Db;
-use crate::error::{extract, ApiError};
+use crate::error::extract;
+use crate::http_layer::ProblemIo;
 use crate::metrics::Metrics;
 
 /// JSON bodies are limited to 1 MiB unless a route says otherwise.
@@ -25,9 +32,13 @@ pub const JSON_LIMIT: usize = 1024 * 1024;
 pub struct AppState {
     pub db: Db,
     pub jwt: JwtKeys,
+    /// Derives each refresh token's successor, so a retried refresh is answered the same.
+    pub refresh_key: RefreshKey,
     pub settings: Arc<Settings>,
     pub metrics: Metrics,
     pub sync: SyncHub,
+    /// The `Allow` answer of each documented path (see [`crate::routes::unmatched`]).
+    pub allowed_methods: std::collections::HashMap<String, String>,
 }
 
 /// What the sync routes share: the merge rules and the change notifications.
@@ -58,12 +69,14 @@ impl Application {
         let state = web::Data::new(AppState {
             db,
             jwt: JwtKeys::new(&settings.jwt_secret, settings.access_token_ttl),
+            refresh_key: RefreshKey::from_secret(&settings.jwt_secret),
             metrics: Metrics::new()?,
             sync: SyncHub {
                 schema: crate::sync::sync_schema(),
                 notifier: crate::sync::listener::SyncNotifier::start(settings.database_url.clone()),
             },
             settings: settings.clone(),
+            allowed_methods: crate::openapi::allowed_methods(),
         });
         let server = serve(listener, state.clone(), settings.http_workers)?;
         let push_workers = crate::jobs::start(
@@ -122,10 +135,55 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<Db> {
     .context("database preparation panicked")?
 }
 
+/// The HTTP/1 server: actix-web's `HttpServer::listen` put together by hand, only so that
+/// each connection goes through [`crate::http_layer::ProblemIo`] (the parser's own
+/// refusals become problems). Timeouts are `HttpServer`'s defaults.
 fn serve(listener: TcpListener, state: web::Data<AppState>, workers: usize) -> anyhow::Result<Server> {
-    let server =
-        HttpServer::new(move || {
-            App::new()
+    let local = listener.local_addr()?;
+    let builder = actix_server::Server::build();
+    // On stop, keep-alive connections close after their current answer, as with HttpServer.
+    let stopping = builder.graceful_shutdown_signal();
+    let server = builder
+        .workers(workers)
+        .shutdown_timeout(30)
+        .listen("carnet-http", listener, move || {
+            let app = app(state.clone())
+                .into_factory()
+                .map_err(|error: actix_web::Error| error.error_response());
+            let stopping = stopping.clone();
+            let http = HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let stopping = stopping.clone();
+                    async move { stopping.notified().await }
+                })
+                .keep_alive(KeepAlive::default())
+                .client_request_timeout(Duration::from_secs(5))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .local_addr(local)
+                .h1(map_config(app, |_| AppConfig::default()));
+            fn_service(|io: TcpStream| {
+                let peer = io.peer_addr().ok();
+                std::future::ready(Ok::<_, DispatchError>((ProblemIo::new(io), peer)))
+            })
+            .and_then(http)
+        })?
+        .run();
+    Ok(server)
+}
+
+/// The application: state, extractor error mapping, routes, input checks, request log.
+fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    App::new()
                 .app_data(state.clone())
                 .app_data(
                     web::JsonConfig::default()
@@ -135,9 +193,8 @@ fn serve(listener: TcpListener, state: web::Data<AppState>, workers: usize) -> a
                 .app_data(web::QueryConfig::default().error_handler(extract::query))
                 .app_data(web::PathConfig::default().error_handler(extract::path))
                 .configure(crate::routes::configure)
-                .default_service(web::to(|| async {
-                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound)
-                }))
+                .default_service(web::to(crate::routes::unmatched))
+                .wrap(actix_web::middleware::from_fn(crate::input::check))
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
                     let request_id = req
@@ -167,10 +224,4 @@ fn serve(listener: TcpListener, state: web::Data<AppState>, workers: usize) -> a
                 }
                 .instrument(span)
                 })
-        })
-        .workers(workers)
-        .listen(listener)?
-        .shutdown_timeout(30)
-        .run();
-    Ok(server)
 }

@@ -146,7 +146,8 @@ async fn repeated_failures_are_throttled_for_known_and_unknown_emails() {
 
 #[tokio::test]
 async fn refresh_rotates_and_reuse_revokes_the_whole_session() {
-    let app = spawn_app().await;
+    // No reuse grace: any second use of a rotated token is a replay.
+    let app = spawn_app_with(&[("CARNET_REFRESH_REUSE_GRACE_SECS", "0")]).await;
     let user = app.register("Lise").await;
     let refresh = |token: &str| {
         app.request(
@@ -195,6 +196,90 @@ async fn refresh_rotates_and_reuse_revokes_the_whole_session() {
             .status,
         200
     );
+}
+
+#[tokio::test]
+async fn a_retried_refresh_gets_the_same_new_token_and_keeps_the_session() {
+    let app = spawn_app().await;
+    let user = app.register("Lise").await;
+    let refresh = |token: &str| {
+        app.request(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": token })),
+        )
+    };
+
+    let first = refresh(&user.refresh_token).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let second_token = first.body["refresh_token"].as_str().unwrap().to_string();
+
+    // The answer was lost in the metro: the phone retries with the token it still holds,
+    // twice, and once more concurrently.
+    for _ in 0..2 {
+        let retry = refresh(&user.refresh_token).await;
+        assert_eq!(retry.status, 200, "{}", retry.text);
+        assert_eq!(retry.body["refresh_token"], second_token.as_str());
+        let access = retry.body["access_token"].as_str().unwrap();
+        assert_eq!(app.get("/v1/me", access).await.status, 200);
+    }
+    let (a, b) = tokio::join!(refresh(&user.refresh_token), refresh(&user.refresh_token));
+    assert_eq!(
+        (a.status.as_u16(), b.status.as_u16()),
+        (200, 200),
+        "{} / {}",
+        a.text,
+        b.text
+    );
+    assert_eq!(a.body["refresh_token"], second_token.as_str());
+    assert_eq!(b.body["refresh_token"], second_token.as_str());
+    assert_eq!(app.get("/v1/me", &user.token).await.status, 200);
+
+    // The session goes on from the new token.
+    let next = refresh(&second_token).await;
+    assert_eq!(next.status, 200, "{}", next.text);
+    let third_token = next.body["refresh_token"].as_str().unwrap().to_string();
+    assert_ne!(third_token, second_token);
+
+    // The first token is now two rotations old: even within the grace, that is a replay.
+    refresh(&user.refresh_token)
+        .await
+        .assert_problem(401, "refresh_token_reused");
+    refresh(&third_token)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    app.get("/v1/me", next.body["access_token"].as_str().unwrap())
+        .await
+        .assert_problem(401, "session_revoked");
+}
+
+#[tokio::test]
+async fn reusing_a_rotated_refresh_token_after_the_grace_revokes_the_session() {
+    let app = spawn_app_with(&[("CARNET_REFRESH_REUSE_GRACE_SECS", "1")]).await;
+    let user = app.register("Lise").await;
+    let refresh = |token: &str| {
+        app.request(
+            Method::POST,
+            "/v1/auth/refresh",
+            None,
+            Some(json!({ "refresh_token": token })),
+        )
+    };
+    let first = refresh(&user.refresh_token).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let second_token = first.body["refresh_token"].as_str().unwrap().to_string();
+
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    refresh(&user.refresh_token)
+        .await
+        .assert_problem(401, "refresh_token_reused");
+    refresh(&second_token)
+        .await
+        .assert_problem(401, "invalid_refresh_token");
+    app.get("/v1/me", first.body["access_token"].as_str().unwrap())
+        .await
+        .assert_problem(401, "session_revoked");
 }
 
 #[tokio::test]

@@ -183,7 +183,7 @@ async fn patch_changes_only_what_it_names_and_null_clears() {
         json!({ "nmae": "typo" }),
     )
     .await
-    .assert_problem(400, "invalid_body");
+    .assert_problem(422, "validation_failed");
 }
 
 #[tokio::test]

@@ -137,7 +137,7 @@ async fn device_validation_names_each_bad_field_and_stores_nothing() {
         json!({ "platform": "android", "name": "Pixel", "colour": "blue" }),
     )
     .await
-    .assert_problem(400, "invalid_body");
+    .assert_problem(422, "validation_failed");
     assert!(devices(&app, &user).await.is_empty());
 }
 

@@ -266,9 +266,11 @@ async fn patch_changes_only_named_fields_and_null_clears() {
         .await;
     assert_eq!(bad.error_fields(), ["kind"]);
     assert_eq!(app.get(&path, &user.token).await.body["title"], "Table ronde #2");
-    app.patch(&path, &user.token, json!({ "join_code": "AAAAAA" }))
-        .await
-        .assert_problem(400, "invalid_body");
+    let unknown = app
+        .patch(&path, &user.token, json!({ "join_code": "AAAAAA" }))
+        .await;
+    unknown.assert_problem(422, "validation_failed");
+    assert_eq!(unknown.error_fields(), ["join_code"]);
 }
 
 #[tokio::test]

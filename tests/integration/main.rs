@@ -16,5 +16,6 @@ mod operations;
 mod organizer;
 mod push;
 mod reminders;
+mod support;
 mod sync;
 mod write_path;

@@ -1043,3 +1043,113 @@ async fn a_stopping_worker_releases_the_job_it_could_not_finish() {
     assert_eq!(settled[0].status, "delivered");
     assert_eq!(settled[0].attempts, 1);
 }
+
+/// The value of a metric line such as `carnet_push_queue_jobs{provider="fcm"}`.
+async fn metric(app: &TestApp, series: &str) -> f64 {
+    let answer = app.request(reqwest::Method::GET, "/metrics", None, None).await;
+    assert_eq!(answer.status, 200);
+    answer
+        .text
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{}", answer.text))
+}
+
+#[tokio::test]
+async fn a_production_worker_without_a_providers_credentials_leaves_its_jobs_queued() {
+    let fakes = fakes();
+    let production = [("CARNET_ENV", "production"), ("CARNET_PUSH_WORKERS", "0")];
+    let app = fakes.app(&production).await;
+    let user = app.register("Lise").await;
+    let fcm = device(&app, &user, "fcm", "ok-fcm-waits").await;
+    let hook = device(&app, &user, "webhook", "ok-hook-now").await;
+    reminder(
+        &app,
+        &user,
+        json!({ "title": "Rappeler Nicolas", "due_local": "2026-01-15T09:00:00" }),
+    )
+    .await;
+
+    // A worker whose FCM secret is missing sends the webhook push and leaves the FCM one.
+    let no_fcm = pool(
+        &app,
+        &fakes,
+        2,
+        &[("CARNET_ENV", "production"), ("CARNET_FCM_SERVICE_ACCOUNT", "")],
+    );
+    wait_until("the webhook push is delivered", || {
+        jobs(&app)
+            .iter()
+            .any(|j| j.device_id.to_string() == hook && j.status == "delivered")
+    })
+    .await;
+    // Many poll intervals (100 ms) later, the FCM job is still untouched.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let waiting: Vec<Job> = jobs(&app)
+        .into_iter()
+        .filter(|j| j.device_id.to_string() == fcm)
+        .collect();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].status, "queued", "{waiting:?}");
+    assert_eq!(waiting[0].attempts, 0, "{waiting:?}");
+    assert_eq!(fakes.tries("ok-fcm-waits"), 0);
+
+    // The queue says so, per provider.
+    assert_eq!(
+        metric(&app, "carnet_push_queue_jobs{provider=\"fcm\"}").await,
+        1.0
+    );
+    assert_eq!(
+        metric(&app, "carnet_push_queue_jobs{provider=\"webhook\"}").await,
+        0.0
+    );
+    assert_eq!(
+        metric(&app, "carnet_push_queue_jobs{provider=\"apns\"}").await,
+        0.0
+    );
+    let age = metric(&app, "carnet_push_queue_oldest_age_seconds{provider=\"fcm\"}").await;
+    assert!(age >= 1.0, "oldest FCM job age {age}");
+    assert_eq!(
+        metric(&app, "carnet_push_queue_oldest_age_seconds{provider=\"webhook\"}").await,
+        0.0
+    );
+
+    // A worker that has the secret takes it.
+    let with_fcm = pool(&app, &fakes, 1, &[("CARNET_ENV", "production")]);
+    let settled = wait_for_settled_jobs(&app, 2).await;
+    no_fcm.stop().await;
+    with_fcm.stop().await;
+    assert!(
+        settled.iter().all(|j| j.status == "delivered" && j.attempts == 1),
+        "{settled:?}"
+    );
+    assert_eq!(fakes.tries("ok-fcm-waits"), 1);
+    assert_eq!(
+        metric(&app, "carnet_push_queue_jobs{provider=\"fcm\"}").await,
+        0.0
+    );
+    fakes.assert_no_problems();
+}
+
+#[tokio::test]
+async fn in_development_the_log_provider_stands_in_for_a_missing_one() {
+    let fakes = fakes();
+    let app = fakes.app(&[("CARNET_PUSH_WORKERS", "0")]).await;
+    let user = app.register("Lise").await;
+    device(&app, &user, "fcm", "ok-fcm-logged").await;
+    reminder(
+        &app,
+        &user,
+        json!({ "title": "Dev", "due_local": "2026-01-15T09:00:00" }),
+    )
+    .await;
+    let workers = pool(&app, &fakes, 1, &[("CARNET_FCM_SERVICE_ACCOUNT", "")]);
+    let settled = wait_for_settled_jobs(&app, 1).await;
+    workers.stop().await;
+    assert_eq!(settled[0].status, "delivered");
+    assert_eq!(
+        fakes.tries("ok-fcm-logged"),
+        0,
+        "nothing reaches FCM without its key"
+    );
+}

@@ -861,6 +861,140 @@ async fn waiting_returns_when_another_phone_pushes() {
     assert!(seen.contains_key(&id));
 }
 
+/// Starts a `GET /v1/sync/wait` in the background; answers when the wait ends.
+fn start_wait(
+    app: &TestApp,
+    phone: &Phone,
+    cursor: &str,
+) -> tokio::task::JoinHandle<(reqwest::Response, std::time::Duration)> {
+    let client = app.client.clone();
+    let url = format!(
+        "{}/v1/sync/wait?device_id={}&cursor={cursor}",
+        app.address, phone.device
+    );
+    let token = phone.token.clone();
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let res = client.get(url).bearer_auth(token).send().await.unwrap();
+        (res, started.elapsed())
+    })
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Backends of the app's sync listener on the test's database.
+fn listener_backends(app: &TestApp) -> i64 {
+    diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = '{}'",
+        carnet::sync::listener::APPLICATION_NAME
+    ))
+    .get_result::<Count>(&mut app.db.connect())
+    .unwrap()
+    .n
+}
+
+#[tokio::test]
+async fn a_change_committed_while_the_listener_reconnects_still_wakes_the_waiter() {
+    let app = spawn_app_with(&[("CARNET_SYNC_WAIT_SECS", "20"), ("CARNET_HTTP_WORKERS", "2")]).await;
+    let lise = app.register("Lise").await;
+    let waiter = Phone::new(&app, &lise, "waiting").await;
+    let other = Phone::new(&app, &lise, "other").await;
+    let (_, cursor) = waiter.pull_all(&app, None).await;
+    for _ in 0..100 {
+        if listener_backends(&app) == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(listener_backends(&app), 1, "the sync listener is not connected");
+
+    let wait = start_wait(&app, &waiter, &cursor);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The listener's connection dies; the push below commits before it is back (the
+    // listener waits a second before reconnecting), so its notification reaches no one.
+    app.sql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = '{}'",
+        carnet::sync::listener::APPLICATION_NAME
+    ));
+    for _ in 0..100 {
+        if listener_backends(&app) == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(listener_backends(&app), 0);
+    let id = new_id();
+    other
+        .push_ok(
+            &app,
+            vec![other.mutation("contacts", &id, "upsert", json!({ "name": "Claire" }))],
+        )
+        .await;
+
+    let (res, elapsed) = wait.await.unwrap();
+    let answer = TestApp::answer(res).await;
+    assert_eq!(answer.status, 200, "{}", answer.text);
+    assert_eq!(answer.body["changed"], true, "after {elapsed:?}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(10),
+        "the waiter woke only after {elapsed:?}"
+    );
+    let (seen, _) = waiter.pull_all(&app, Some(cursor)).await;
+    assert!(seen.contains_key(&id));
+}
+
+/// Whether a pull cursor has a window of rows that may still get late neighbours (a
+/// transaction of another test was running during the pull): the next pull re-sends those.
+fn has_window(cursor: &str) -> bool {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .unwrap();
+    let parts: Vec<i64> = String::from_utf8(text)
+        .unwrap()
+        .split('.')
+        .map(|p| p.parse().unwrap())
+        .collect();
+    (parts[0], parts[1]) != (parts[2], parts[3])
+}
+
+#[tokio::test]
+async fn a_wait_with_the_cursor_of_a_from_scratch_pull_waits_when_nothing_changed() {
+    let app = spawn_app_with(&[("CARNET_SYNC_WAIT_SECS", "2"), ("CARNET_HTTP_WORKERS", "2")]).await;
+    let lise = app.register("Lise").await;
+    app.contact(&lise, json!({ "name": "Nicolas" })).await;
+    let phone = Phone::new(&app, &lise, "new phone").await;
+    for round in 0..3 {
+        let (seen, mut cursor) = phone.pull_all(&app, None).await;
+        assert!(!seen.is_empty());
+        // Other tests' transactions can leave the cursor a window to re-send; a wait would
+        // rightly send the phone to pull it. Pull until it is settled, as an app would.
+        for _ in 0..50 {
+            if !has_window(&cursor) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            cursor = phone.pull_all(&app, Some(cursor)).await.1;
+        }
+        let (res, elapsed) = start_wait(&app, &phone, &cursor).await.unwrap();
+        let answer = TestApp::answer(res).await;
+        assert_eq!(answer.status, 200, "{}", answer.text);
+        assert_eq!(answer.body["changed"], false, "round {round}, after {elapsed:?}");
+        assert!(elapsed >= std::time::Duration::from_millis(1500), "{elapsed:?}");
+        // Indeed nothing: a pull from that cursor brings nothing new.
+        let page = phone.pull_page(&app, Some(&cursor), 500).await;
+        for change in page["changes"].as_array().unwrap() {
+            assert_eq!(Some(change), seen.get(change["id"].as_str().unwrap()), "{page}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn conflicts_are_listed_newest_first_in_pages() {
     let app = spawn_app().await;

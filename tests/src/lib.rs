@@ -3,12 +3,20 @@
 //!
 //! The server is the one in `DATABASE_URL` (its database name is ignored). The template is
 //! named after a digest of the migrations, so a changed migration gets a new template;
-//! test databases carry their creation time in their name and leftovers older than an hour
-//! are dropped when a test run starts.
+//! test databases carry their creation time and their run's id in their name.
+//!
+//! Nothing is left on the server when the run ends: each test database is dropped with its
+//! test, and at exit the run drops whatever test database of its own is left and the
+//! template, unless another run still uses it. Runs share a template through advisory
+//! locks: each holds a shared lock on its template (on a connection kept for the whole run)
+//! and the template is dropped only by the one that can take it exclusively, so a
+//! concurrent run on the same server is never left without it. A run that was killed holds
+//! no lock any more: a later run drops its test databases and its template once they are
+//! over an hour old (and no run holds the template).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use carnet::config::Settings;
@@ -52,6 +60,37 @@ struct Name {
     datname: String,
 }
 
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    locked: bool,
+}
+
+/// Serialises building and dropping templates between runs.
+const BUILD_LOCK: i64 = 4242002;
+
+/// This run's id, in the names of its test databases.
+fn run_id() -> &'static str {
+    static RUN: OnceLock<String> = OnceLock::new();
+    RUN.get_or_init(|| Uuid::new_v4().simple().to_string()[..12].to_string())
+}
+
+/// The advisory lock key standing for a template (held shared by each run using it).
+fn template_key(name: &str) -> i64 {
+    let digest = Sha256::digest(name.as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().unwrap())
+}
+
+fn try_lock_exclusive(conn: &mut PgConnection, key: i64) -> bool {
+    diesel::sql_query(format!("SELECT pg_try_advisory_lock({key}) AS locked"))
+        .get_result::<Locked>(conn)
+        .map(|l| l.locked)
+        .unwrap_or(false)
+}
+
+/// The connection holding this run's shared lock on its template, kept until exit.
+static KEEPER: OnceLock<Mutex<PgConnection>> = OnceLock::new();
+
 /// The migrated template's name, creating it once per digest of the migrations.
 pub fn template() -> &'static str {
     static TEMPLATE: OnceLock<String> = OnceLock::new();
@@ -70,12 +109,20 @@ pub fn template() -> &'static str {
                 }
             }
         }
+        // A run may ask for a template of its own (the clean-up test does, for its child run).
+        if let Ok(salt) = std::env::var("CARNET_TEST_TEMPLATE_SALT") {
+            digest.update(salt.as_bytes());
+        }
         let name = format!("carnet_template_{}", &hex::encode(digest.finalize())[..16]);
         let mut conn = admin();
-        diesel::sql_query("SELECT pg_advisory_lock(4242002)")
+        diesel::sql_query(format!("SELECT pg_advisory_lock({BUILD_LOCK})"))
             .execute(&mut conn)
             .unwrap();
-        drop_leftovers(&mut conn);
+        drop_leftovers(&mut conn, &name);
+        // Ours from now on, until exit: no other run drops it while this one clones it.
+        diesel::sql_query(format!("SELECT pg_advisory_lock_shared({})", template_key(&name)))
+            .execute(&mut conn)
+            .unwrap();
         let exists: Vec<Name> = diesel::sql_query("SELECT datname FROM pg_database WHERE datname = $1")
             .bind::<Text, _>(&name)
             .load(&mut conn)
@@ -95,30 +142,155 @@ pub fn template() -> &'static str {
             diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
                 .execute(&mut conn)
                 .unwrap();
-        }
-        diesel::sql_query("SELECT pg_advisory_unlock(4242002)")
+            diesel::sql_query(format!(
+                "COMMENT ON DATABASE {name} IS '{TEMPLATE_COMMENT} {}'",
+                now_secs()
+            ))
             .execute(&mut conn)
             .unwrap();
+        }
+        diesel::sql_query(format!("SELECT pg_advisory_unlock({BUILD_LOCK})"))
+            .execute(&mut conn)
+            .unwrap();
+        let _ = KEEPER.set(Mutex::new(conn));
+        at_exit(clean_up_run);
         name
     })
 }
 
-/// Drops test databases left by runs that ended more than an hour ago, and old templates.
-fn drop_leftovers(conn: &mut PgConnection) {
-    let names: Vec<Name> =
-        diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE 'carnet\\_test\\_%'")
-            .load(conn)
-            .unwrap_or_default();
+fn database_names(conn: &mut PgConnection, pattern: &str) -> Vec<String> {
+    diesel::sql_query("SELECT datname FROM pg_database WHERE datname LIKE $1")
+        .bind::<Text, _>(pattern)
+        .load::<Name>(conn)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|n| n.datname)
+        .collect()
+}
+
+fn drop_database(conn: &mut PgConnection, name: &str) {
+    let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(conn);
+}
+
+/// Drops test databases over an hour old (left by killed runs), and other templates no run
+/// holds (a run holds its template's lock until it exits) built over an hour ago. Called
+/// under the build lock.
+fn drop_leftovers(conn: &mut PgConnection, current_template: &str) {
     let cutoff = now_secs().saturating_sub(3600);
-    for Name { datname } in names {
+    for datname in database_names(conn, "carnet\\_test\\_%") {
         let created = datname
             .split('_')
             .nth(2)
             .and_then(|s| s.parse::<u64>().ok())
             .unwrap_or(0);
         if created < cutoff {
-            let _ =
-                diesel::sql_query(format!("DROP DATABASE IF EXISTS {datname} WITH (FORCE)")).execute(conn);
+            drop_database(conn, &datname);
+        }
+    }
+    for template in database_names(conn, "carnet\\_template\\_%") {
+        if template == current_template {
+            continue;
+        }
+        // Templates are built under the build lock, which this run holds: one still being
+        // built is what a killed run left.
+        if template.ends_with("_building") {
+            drop_database(conn, &template);
+            continue;
+        }
+        // A template this support built says when; one without a date was built by a
+        // run of the support before these locks, which holds none: spared while such a
+        // run seems to be going on.
+        let stale = match template_built_at(conn, &template) {
+            Some(built) => built < cutoff,
+            None => !older_runs_active(conn),
+        };
+        let key = template_key(&template);
+        if stale && try_lock_exclusive(conn, key) {
+            drop_database(conn, &template);
+            let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({key})")).execute(conn);
+        }
+    }
+}
+
+/// When this support built `template` (written in the database's comment).
+fn template_built_at(conn: &mut PgConnection, template: &str) -> Option<u64> {
+    diesel::sql_query(
+        "SELECT COALESCE(shobj_description(oid, 'pg_database'), '') AS datname \
+         FROM pg_database WHERE datname = $1",
+    )
+    .bind::<Text, _>(template)
+    .get_result::<Name>(conn)
+    .ok()?
+    .datname
+    .strip_prefix(TEMPLATE_COMMENT)?
+    .trim()
+    .parse()
+    .ok()
+}
+
+const TEMPLATE_COMMENT: &str = "carnet test template, built at";
+
+/// Whether a run of the test support from before these locks seems to be going on: its
+/// test databases carry no run id (`carnet_test_<time>_<uuid>`), and it takes no lock on
+/// the template it clones, so the template must not be dropped under it.
+fn older_runs_active(conn: &mut PgConnection) -> bool {
+    let cutoff = now_secs().saturating_sub(3600);
+    database_names(conn, "carnet\\_test\\_%").iter().any(|name| {
+        let parts: Vec<&str> = name.split('_').collect();
+        parts.len() == 4 && parts[2].parse::<u64>().is_ok_and(|created| created >= cutoff)
+    })
+}
+
+/// At exit: drops this run's test databases still there (a test that leaked its app) and
+/// the template when no other run holds it nor has a test database.
+fn clean_up_run() {
+    let Some(keeper) = KEEPER.get() else {
+        return;
+    };
+    let Ok(mut conn) = keeper.lock() else {
+        return;
+    };
+    let conn = &mut *conn;
+    let pattern = format!("carnet\\_test\\_%\\_{}\\_%", run_id());
+    for name in database_names(conn, &pattern) {
+        drop_database(conn, &name);
+    }
+    let template = template();
+    let key = template_key(template);
+    if diesel::sql_query(format!("SELECT pg_advisory_lock({BUILD_LOCK})"))
+        .execute(conn)
+        .is_err()
+    {
+        return;
+    }
+    let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock_shared({key})")).execute(conn);
+    // An older run may clone the same template without a lock; a salted template is this
+    // run's alone.
+    let own_name = std::env::var("CARNET_TEST_TEMPLATE_SALT").is_ok();
+    if (own_name || !older_runs_active(conn)) && try_lock_exclusive(conn, key) {
+        drop_database(conn, template);
+        let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({key})")).execute(conn);
+    }
+    let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({BUILD_LOCK})")).execute(conn);
+}
+
+/// Runs `f` when the process exits normally (the test harness returning, or exiting with
+/// the failure status), through the C library's `atexit`: libtest has no hook for the end
+/// of a run, and statics are never dropped. A panic in `f` is caught, as unwinding out of
+/// an `extern "C"` function would abort.
+fn at_exit(f: fn()) {
+    static HOOK: OnceLock<fn()> = OnceLock::new();
+    extern "C" fn run_hook() {
+        if let Some(f) = HOOK.get() {
+            let _ = std::panic::catch_unwind(f);
+        }
+    }
+    if HOOK.set(f).is_ok() {
+        // SAFETY: `run_hook` is a plain `extern "C" fn()` with no captured state, as
+        // `atexit` requires; registering it has no other precondition.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::atexit(run_hook);
         }
     }
 }
@@ -132,7 +304,9 @@ pub struct TestDatabase {
 impl TestDatabase {
     pub fn new() -> Self {
         let template = template();
-        let name = format!("carnet_test_{}_{}", now_secs(), Uuid::new_v4().simple());
+        // At most 63 bytes, PostgreSQL's limit for a name (it would cut a longer one).
+        let unique = &Uuid::new_v4().simple().to_string()[..20];
+        let name = format!("carnet_test_{}_{}_{unique}", now_secs(), run_id());
         let mut conn = admin();
         diesel::sql_query(format!("CREATE DATABASE {name} TEMPLATE {template}"))
             .execute(&mut conn)

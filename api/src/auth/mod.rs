@@ -7,4 +7,4 @@ mod tokens;
 
 pub use extractor::AuthUser;
 pub use password::{hash_password, verify_password, PasswordCheck};
-pub use tokens::{new_refresh_token, refresh_token_hash, Claims, JwtKeys};
+pub use tokens::{new_refresh_token, refresh_token_hash, Claims, JwtKeys, RefreshKey};

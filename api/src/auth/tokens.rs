@@ -3,6 +3,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::Utc;
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -85,6 +86,58 @@ pub fn refresh_token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+/// The key that derives a refresh token's successor from it.
+///
+/// A rotation's successor is not drawn at random but computed as
+/// `base64url(HMAC-SHA256(key, presented token))`. A phone whose refresh answer was lost
+/// retries with the token it still holds; within the reuse grace the server answers that
+/// same successor again, and it can do so without having kept the successor in clear: it
+/// recomputes it from the token the phone presents. The database still holds only
+/// SHA-256 digests, and without this key (which never leaves the server) no one can go
+/// from one token to the next. The first token of a session stays random, so successors
+/// are as unpredictable as it is.
+///
+/// Within the grace a replay by someone who copied the token cannot be told from the
+/// phone's retry (both get the same successor), which is why the grace is short: past it,
+/// or once the successor was used, the next presentation of the old token revokes the
+/// session as before.
+///
+/// The key is derived from the JWT secret under its own label, so no new secret has to be
+/// configured and the two uses of the secret cannot be confused. Rotating the JWT secret
+/// changes every successor, so a retry straddling that change is refused as a reuse.
+#[derive(Clone)]
+pub struct RefreshKey {
+    key: [u8; 32],
+}
+
+impl RefreshKey {
+    pub fn from_secret(secret: &[u8]) -> Self {
+        RefreshKey {
+            key: Self::mac(secret, b"carnet refresh-token successor v1"),
+        }
+    }
+
+    /// The token that replaces `token` when it is rotated.
+    pub fn successor(&self, token: &str) -> String {
+        URL_SAFE_NO_PAD.encode(Self::mac(&self.key, token.as_bytes()))
+    }
+
+    fn mac(key: &[u8], message: &[u8]) -> [u8; 32] {
+        // HMAC takes keys of any length, so this cannot fail; the fallback only keeps
+        // the function total without an unwrap.
+        match Hmac::<Sha256>::new_from_slice(key) {
+            Ok(mut mac) => {
+                mac.update(message);
+                mac.finalize().into_bytes().into()
+            }
+            Err(_) => Sha256::new_with_prefix(key)
+                .chain_update(message)
+                .finalize()
+                .into(),
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -142,5 +195,18 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(ha, refresh_token_hash(&a));
         assert_eq!(ha.len(), 32);
+    }
+
+    #[test]
+    fn successors_are_stable_per_key_and_differ_between_keys() {
+        let key = RefreshKey::from_secret(b"0123456789abcdef0123456789abcdef");
+        let (token, _) = new_refresh_token();
+        let next = key.successor(&token);
+        assert_eq!(next, key.successor(&token));
+        assert_ne!(next, token);
+        assert_ne!(key.successor(&next), next);
+        assert_eq!(next.len(), token.len());
+        let other = RefreshKey::from_secret(b"another secret of thirty-two bytes!!");
+        assert_ne!(other.successor(&token), next);
     }
 }

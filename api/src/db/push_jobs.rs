@@ -9,7 +9,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{
-    Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamp, Timestamptz, Uuid as SqlUuid,
+    Array, BigInt, Bool, Double, Integer, Jsonb, Nullable, Text, Timestamp, Timestamptz, Uuid as SqlUuid,
 };
 use uuid::Uuid;
 
@@ -161,18 +161,33 @@ pub struct ClaimedJob {
     pub active: bool,
 }
 
-/// Claims up to `limit` queued jobs whose time has come, leasing them to `worker` for
-/// `lease_ms`. Rows another worker is claiming are skipped, never waited for.
+/// Which queued jobs a worker able to send through the `push_provider` values in the
+/// array parameter `providers` may take: those of its providers, and those of devices that
+/// can no longer be pushed at all (inactive, token or provider removed), which any worker
+/// drops.
+fn claimable(providers: &str) -> String {
+    format!(
+        "j.status = 'queued' AND (d.push_provider = ANY({providers}) OR NOT d.active \
+         OR d.push_token IS NULL OR d.push_provider IS NULL)"
+    )
+}
+
+/// Claims up to `limit` queued jobs whose time has come and whose device's provider is one
+/// of `providers` (the ones this worker can send through), leasing them to `worker` for
+/// `lease_ms`. Rows another worker is claiming are skipped, never waited for; jobs of other
+/// providers stay queued for a worker that can send them.
 pub fn claim(
     conn: &mut PgConnection,
     worker: &str,
     lease_ms: i64,
     limit: i64,
+    providers: &[String],
 ) -> Result<Vec<ClaimedJob>, ApiError> {
-    Ok(diesel::sql_query(
+    let sql = format!(
         "WITH picked AS ( \
-             SELECT id FROM push_jobs WHERE status = 'queued' AND run_at <= now() \
-             ORDER BY run_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+             SELECT j.id FROM push_jobs j JOIN devices d ON d.id = j.device_id \
+             WHERE {} AND j.run_at <= now() \
+             ORDER BY j.run_at LIMIT $3 FOR UPDATE OF j SKIP LOCKED) \
          UPDATE push_jobs j SET status = 'running', locked_by = $1, \
                 locked_until = now() + $2 * interval '1 millisecond', \
                 attempts = j.attempts + 1, updated_at = now() \
@@ -180,11 +195,14 @@ pub fn claim(
          WHERE j.id = picked.id AND d.id = j.device_id \
          RETURNING j.id, j.reminder_id, j.device_id, j.fires_at, j.payload, j.attempts, \
                    d.push_provider, d.push_token, d.active",
-    )
-    .bind::<Text, _>(worker)
-    .bind::<BigInt, _>(lease_ms)
-    .bind::<BigInt, _>(limit)
-    .load(conn)?)
+        claimable("$4")
+    );
+    Ok(diesel::sql_query(sql)
+        .bind::<Text, _>(worker)
+        .bind::<BigInt, _>(lease_ms)
+        .bind::<BigInt, _>(limit)
+        .bind::<Array<Text>, _>(providers)
+        .load(conn)?)
 }
 
 /// Jobs whose worker vanished (lease expired) go back to the queue, or aside as dead when
@@ -297,17 +315,50 @@ struct Wake {
     at: Option<DateTime<Utc>>,
 }
 
-/// The earliest instant at which there will be work: a pending reminder firing, a queued
-/// job's retry time, or a lease running out.
-pub fn next_work_at(conn: &mut PgConnection) -> Result<Option<DateTime<Utc>>, ApiError> {
+/// The earliest instant at which there will be work for a worker sending through
+/// `providers`: a pending reminder firing, a claimable job's retry time, or a lease running
+/// out. Jobs of other providers are left out, or a worker that cannot send them would
+/// wake for them again and again.
+pub fn next_work_at(
+    conn: &mut PgConnection,
+    providers: &[String],
+) -> Result<Option<DateTime<Utc>>, ApiError> {
     let sql = format!(
         "SELECT LEAST( \
              (SELECT min(GREATEST(r.due_at, r.snoozed_until)) FROM reminders r WHERE {PENDING}), \
-             (SELECT min(run_at) FROM push_jobs WHERE status = 'queued'), \
-             (SELECT min(locked_until) FROM push_jobs WHERE status = 'running')) AS at"
+             (SELECT min(j.run_at) FROM push_jobs j JOIN devices d ON d.id = j.device_id WHERE {}), \
+             (SELECT min(locked_until) FROM push_jobs WHERE status = 'running')) AS at",
+        claimable("$1")
     );
-    let wake: Wake = diesel::sql_query(sql).get_result(conn)?;
+    let wake: Wake = diesel::sql_query(sql)
+        .bind::<Array<Text>, _>(providers)
+        .get_result(conn)?;
     Ok(wake.at)
+}
+
+/// The queued jobs of one device provider, for `/metrics`.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct QueueDepth {
+    #[diesel(sql_type = Text)]
+    pub provider: String,
+    #[diesel(sql_type = BigInt)]
+    pub queued: i64,
+    /// Seconds since the oldest of them was created.
+    #[diesel(sql_type = Double)]
+    pub oldest_age_secs: f64,
+}
+
+/// Queued jobs per device provider (due now or waiting for a retry), and the age of the
+/// oldest: what shows jobs piling up for a provider no worker can send through.
+pub fn queue_depths(conn: &mut PgConnection) -> Result<Vec<QueueDepth>, ApiError> {
+    Ok(diesel::sql_query(
+        "SELECT COALESCE(d.push_provider, 'none') AS provider, count(*) AS queued, \
+                EXTRACT(EPOCH FROM now() - min(j.created_at))::float8 AS oldest_age_secs \
+         FROM push_jobs j JOIN devices d ON d.id = j.device_id \
+         WHERE j.status = 'queued' \
+         GROUP BY 1",
+    )
+    .load(conn)?)
 }
 
 /// Forgets finished jobs (delivered, dead, dropped) last touched before `before`. The

@@ -50,22 +50,33 @@ pub fn is_active(conn: &mut PgConnection, session_id: Uuid, user_id: Uuid) -> Re
 /// What presenting a refresh token led to.
 #[derive(Debug)]
 pub enum Rotation {
-    /// The token was current: it is now used, and this new one replaces it.
+    /// The token was current: it is now used, and its successor replaces it.
     Rotated { session_id: Uuid, user_id: Uuid },
+    /// The token was rotated moments ago (within the reuse grace) and its successor is
+    /// still unused: the phone most likely lost the answer and retried, so the same
+    /// successor is answered again and the session lives on.
+    Retried { session_id: Uuid, user_id: Uuid },
     /// Unknown, expired, or its session was revoked.
     Invalid,
-    /// The token had already been rotated: someone replayed it, so the whole session
-    /// (every token rotated from the same login) is revoked.
+    /// The token had already been rotated, longer ago than the grace or with its successor
+    /// used since: someone replayed it, so the whole session (every token rotated from the
+    /// same login) is revoked.
     Reused,
 }
 
 /// Rotates a refresh token in one transaction, the presented row locked so two concurrent
-/// uses of one token cannot both succeed.
+/// uses of one token cannot both rotate it (the second one then sees a retry).
+///
+/// `successor_hash` is the digest of the token that replaces the presented one. Successors
+/// are derived from the presented token (see [`crate::auth::RefreshKey`]), so a retry of
+/// the same token names the same successor: that is how a retry is told from a replay
+/// without the successor being stored in clear.
 pub fn rotate(
     conn: &mut PgConnection,
     presented_hash: &[u8],
-    new_hash: &[u8],
+    successor_hash: &[u8],
     new_expires_at: DateTime<Utc>,
+    reuse_grace: std::time::Duration,
 ) -> Result<Rotation, ApiError> {
     conn.transaction(|conn| {
         let found: Option<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> = refresh_tokens::table
@@ -90,19 +101,25 @@ pub fn rotate(
         let Some((user_id, None)) = session else {
             return Ok(Rotation::Invalid);
         };
-        if used_at.is_some() {
+        // One clock for writing and comparing `used_at`: this process's.
+        let now = Utc::now();
+        if let Some(used_at) = used_at {
+            let grace = chrono::Duration::from_std(reuse_grace).unwrap_or(chrono::Duration::zero());
+            if now < used_at + grace && successor_is_current(conn, session_id, successor_hash, now)? {
+                return Ok(Rotation::Retried { session_id, user_id });
+            }
             revoke(conn, session_id, "refresh_token_reused")?;
             return Ok(Rotation::Reused);
         }
-        if expires_at <= Utc::now() {
+        if expires_at <= now {
             return Ok(Rotation::Invalid);
         }
         diesel::update(refresh_tokens::table.find(presented_hash))
-            .set(refresh_tokens::used_at.eq(diesel::dsl::now))
+            .set(refresh_tokens::used_at.eq(now))
             .execute(conn)?;
         diesel::insert_into(refresh_tokens::table)
             .values((
-                refresh_tokens::token_hash.eq(new_hash),
+                refresh_tokens::token_hash.eq(successor_hash),
                 refresh_tokens::session_id.eq(session_id),
                 refresh_tokens::expires_at.eq(new_expires_at),
             ))
@@ -112,6 +129,25 @@ pub fn rotate(
             .execute(conn)?;
         Ok(Rotation::Rotated { session_id, user_id })
     })
+}
+
+/// True when the successor is this session's token, unused and unexpired: the rotation
+/// being retried is the session's latest one. When the successor was used in turn, the
+/// presented token is an older one and its reuse is a replay.
+fn successor_is_current(
+    conn: &mut PgConnection,
+    session_id: Uuid,
+    successor_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        refresh_tokens::table
+            .find(successor_hash)
+            .filter(refresh_tokens::session_id.eq(session_id))
+            .filter(refresh_tokens::used_at.is_null())
+            .filter(refresh_tokens::expires_at.gt(now)),
+    ))
+    .get_result(conn)?)
 }
 
 /// Revokes a session: its access tokens and refresh tokens stop working.

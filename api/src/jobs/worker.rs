@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::providers::{Outcome, Providers, Push};
 use super::{queue, scheduler};
-use crate::config::{PushSettings, Settings};
+use crate::config::{Environment, PushSettings, Settings};
 use crate::db::push_jobs::{self, ClaimedJob, JobEnd};
 use crate::db::Db;
 use crate::error::ApiError;
@@ -32,6 +32,8 @@ pub const LISTEN_CHECK: Duration = Duration::from_millis(20);
 struct Context {
     db: Db,
     providers: Providers,
+    /// The `push_provider` values this process's workers claim jobs for.
+    sendable: Arc<Vec<String>>,
     settings: PushSettings,
     metrics: PushMetrics,
 }
@@ -56,10 +58,19 @@ pub fn start(db: Db, settings: &Settings, metrics: PushMetrics, count: usize) ->
     if count == 0 {
         return Ok(workers);
     }
-    let providers = Providers::from_settings(&settings.push)?;
+    let providers = Providers::from_settings(&settings.push, settings.environment)?;
     let missing = providers.missing();
-    if !missing.is_empty() {
-        tracing::info!(providers = ?missing, "push providers not configured: their devices get the log provider");
+    let sendable = providers.sendable();
+    if !missing.is_empty() && settings.environment == Environment::Development {
+        tracing::info!(providers = ?missing, "push providers not configured: their devices get the log provider (development only)");
+    } else if !missing.is_empty() {
+        // Not an error: a fleet may split providers between workers. But a provider no
+        // worker can send through leaves its jobs queued; /metrics shows them waiting.
+        tracing::warn!(
+            providers = ?missing,
+            claims = ?sendable,
+            "push providers not configured: these workers never claim their jobs, which stay queued for a worker that has their credentials"
+        );
     }
     let (wake, wake_rx) = watch::channel(0u64);
     let url = settings.database_url.clone();
@@ -69,6 +80,7 @@ pub fn start(db: Db, settings: &Settings, metrics: PushMetrics, count: usize) ->
     let context = Arc::new(Context {
         db,
         providers,
+        sendable: Arc::new(sendable),
         settings: settings.push.clone(),
         metrics,
     });
@@ -180,7 +192,8 @@ async fn run(
             Ok(true) => continue,
             Ok(false) => {
                 let db = ctx.db.clone();
-                match db.run(push_jobs::next_work_at).await {
+                let sendable = ctx.sendable.clone();
+                match db.run(move |conn| push_jobs::next_work_at(conn, &sendable)).await {
                     Ok(Some(at)) => (at - Utc::now())
                         .to_std()
                         .unwrap_or(Duration::ZERO)
@@ -231,9 +244,10 @@ async fn step(ctx: &Arc<Context>, name: &str, stop: &mut watch::Receiver<bool>) 
     let worker = name.to_string();
     let lease_ms = i64::try_from(ctx.settings.lease.as_millis()).unwrap_or(i64::MAX);
     let batch = ctx.settings.batch_size;
+    let sendable = ctx.sendable.clone();
     let jobs = ctx
         .db
-        .run(move |conn| push_jobs::claim(conn, &worker, lease_ms, batch))
+        .run(move |conn| push_jobs::claim(conn, &worker, lease_ms, batch, &sendable))
         .await?;
     if jobs.is_empty() {
         return Ok(fired > 0);
@@ -294,17 +308,27 @@ async fn deliver(
 async fn attempt(ctx: &Context, name: &str, job: &ClaimedJob) -> (JobEnd, Option<Uuid>) {
     let started = Instant::now();
     let (provider, outcome) = match (&job.push_provider, &job.push_token, job.active) {
-        (Some(provider), Some(token), true) => {
-            let provider = ctx.providers.for_device(provider);
-            let push = Push {
-                job_id: job.id,
-                device_id: job.device_id,
-                token,
-                fires_at: job.fires_at,
-                payload: &job.payload,
-            };
-            (provider.name(), provider.send(push).await)
-        }
+        (Some(provider), Some(token), true) => match ctx.providers.for_device(provider) {
+            Some(provider) => {
+                let push = Push {
+                    job_id: job.id,
+                    device_id: job.device_id,
+                    token,
+                    fires_at: job.fires_at,
+                    payload: &job.payload,
+                };
+                (provider.name(), provider.send(push).await)
+            }
+            // Claims name only sendable providers, so this is not expected; should it
+            // happen, the job goes back to the queue rather than being lost.
+            None => (
+                "unconfigured",
+                Outcome::Retry {
+                    error: format!("this worker has no credentials for {provider}"),
+                    retry_after: None,
+                },
+            ),
+        },
         _ => (
             "none",
             Outcome::Failed {

@@ -256,22 +256,31 @@ async fn login(
 }
 
 /// Trades a refresh token for new tokens. Each refresh token works once; presenting one
-/// that was already used ends the whole session (someone copied it).
+/// that was already used ends the whole session (someone copied it), except the retry of
+/// a phone that lost the answer: the token rotated last, presented again within
+/// `CARNET_REFRESH_REUSE_GRACE_SECS`, gets the same new refresh token again.
 #[utoipa::path(tag = "auth", request_body = RefreshRequest, responses(
     (status = 200, body = TokenResponse),
     (status = 401, body = crate::error::Problem),
 ))]
 #[post("/auth/refresh")]
 async fn refresh(state: State, body: web::Json<RefreshRequest>) -> Result<HttpResponse, ApiError> {
-    let presented = refresh_token_hash(body.refresh_token.trim());
-    let (refresh_token, new_hash) = new_refresh_token();
+    let presented_token = body.refresh_token.trim();
+    let presented = refresh_token_hash(presented_token);
+    let refresh_token = state.refresh_key.successor(presented_token);
+    let successor = refresh_token_hash(&refresh_token);
     let expires = Utc::now() + state.settings.refresh_token_ttl;
+    let grace = state.settings.refresh_reuse_grace;
     let outcome = state
         .db
-        .run(move |conn| db::sessions::rotate(conn, &presented, &new_hash, expires))
+        .run(move |conn| db::sessions::rotate(conn, &presented, &successor, expires, grace))
         .await?;
     let (session_id, user_id) = match outcome {
         Rotation::Rotated { session_id, user_id } => (session_id, user_id),
+        Rotation::Retried { session_id, user_id } => {
+            tracing::info!(%session_id, "refresh retried within the reuse grace; same successor answered");
+            (session_id, user_id)
+        }
         Rotation::Invalid => {
             return Err(ApiError::unauthorized(
                 "invalid_refresh_token",

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{cursor, nullable, page_limit, Page, State};
+use super::{cursor, instant, nullable, nullable_instant, page_limit, Page, State};
 use crate::auth::AuthUser;
 use crate::db::events::{Created, EventChanges, EventRow, NewEvent};
 use crate::db::{self};
@@ -90,8 +90,9 @@ pub struct EventInput {
     pub address: Option<Option<String>>,
     #[serde(default, deserialize_with = "nullable")]
     pub city: Option<Option<String>>,
+    #[serde(default, deserialize_with = "instant")]
     pub starts_at: Option<DateTime<Utc>>,
-    #[serde(default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable_instant")]
     pub ends_at: Option<Option<DateTime<Utc>>>,
     /// IANA zone of the venue; my account's zone when absent on create.
     pub timezone: Option<String>,

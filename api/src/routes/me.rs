@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{nullable, State};
+use super::{nullable, object, State};
 use crate::auth::AuthUser;
 use crate::db::users::{CardChanges, ProfileCardRow, UserChanges, UserRow};
 use crate::db::{self};
@@ -95,6 +95,7 @@ pub struct MePatch {
     pub locale: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub region: Option<Option<String>>,
+    #[serde(default, deserialize_with = "object")]
     pub card: Option<CardPatch>,
 }
 

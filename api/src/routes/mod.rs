@@ -52,6 +52,27 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// What answers a request no route took: 405 with `Allow` when the path exists with other
+/// methods (the OpenAPI document says which; an undocumented route, such as the docs'
+/// assets, takes GET), else 404.
+pub async fn unmatched(
+    state: State,
+    req: actix_web::HttpRequest,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let Some(pattern) = req.resource_map().match_pattern(req.path()) else {
+        return Err(ApiError::NotFound);
+    };
+    let allow = state
+        .allowed_methods
+        .get(&pattern)
+        .cloned()
+        .unwrap_or_else(|| "GET".into());
+    if allow.split(", ").any(|m| m == req.method().as_str()) {
+        return Err(ApiError::NotFound);
+    }
+    Err(ApiError::MethodNotAllowed { allow })
+}
+
 /// A page of a list: `next_cursor` is null on the last page.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
@@ -144,6 +165,63 @@ where
     T: Deserialize<'de>,
 {
     Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// What an instant field expects, said in the error of one that does not parse.
+pub const INSTANT_EXPECTED: &str =
+    "expected an RFC 3339 instant with its offset, such as 2026-12-10T19:00:00-05:00 or 2026-12-11T00:00:00Z";
+
+fn parse_instant<E: serde::de::Error>(raw: &str) -> Result<DateTime<Utc>, E> {
+    DateTime::parse_from_rfc3339(raw.trim())
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| E::custom(format!("{raw:?} is not an instant: {INSTANT_EXPECTED}")))
+}
+
+/// For an optional instant field: the error of a time without its offset (a frequent
+/// mistake, `2026-12-10T19:00`) says what is expected, where chrono would only say
+/// "premature end of input".
+pub fn instant<'de, D>(deserializer: D) -> Result<Option<DateTime<Utc>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    Option::<String>::deserialize(deserializer)?
+        .map(|raw| parse_instant(&raw))
+        .transpose()
+}
+
+/// [`instant`] for a PATCH field where `null` clears the value (see [`nullable`]).
+pub fn nullable_instant<'de, D>(deserializer: D) -> Result<Option<Option<DateTime<Utc>>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    instant(deserializer).map(Some)
+}
+
+/// For a nested object field: derived structs also accept a JSON array, filled by position
+/// (`"card": ["headline", "org"]`); this takes only an object (or `null`: left as it is),
+/// and reads it in place so errors inside still name their field.
+pub fn object<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct ObjectOnly<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectOnly<T> {
+        type Value = Option<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Some)
+        }
+    }
+    deserializer.deserialize_any(ObjectOnly(std::marker::PhantomData))
 }
 
 /// A client-chosen id (UUIDv7 made offline) or a new one.

@@ -20,6 +20,7 @@ use super::{Page, State};
 use crate::auth::AuthUser;
 use crate::db::sync::ConflictRow;
 use crate::error::{extract, ApiError};
+use crate::sync::listener::Wake;
 use crate::sync::pull::{self, PullPage};
 use crate::sync::push::{self, PushAnswer, PushContext};
 use crate::sync::{millis, MIN_SCHEMA_VERSION, SCHEMA_VERSION};
@@ -202,7 +203,8 @@ pub struct WaitAnswer {
 }
 
 /// Long poll: answers as soon as my scope changes after the cursor, or after the configured
-/// timeout (25 s by default) with `changed: false`.
+/// timeout (25 s by default) with `changed: false`. Notifications only prompt a look at the
+/// change feed, so `changed: true` is never answered for changes the cursor already holds.
 #[utoipa::path(get, path = "/sync/wait", tag = "sync", security(("bearer" = [])), params(WaitQuery), responses(
     (status = 200, body = WaitAnswer),
     (status = 404, description = "Not one of my devices", body = crate::error::Problem),
@@ -229,20 +231,30 @@ pub async fn wait_for_changes(
     if changed {
         return Ok(HttpResponse::Ok().json(WaitAnswer { changed: true }));
     }
-    let interest: HashSet<Uuid> = events.into_iter().chain([user]).collect();
+    let mut interest: HashSet<Uuid> = events.into_iter().chain([user]).collect();
     let deadline = tokio::time::sleep(state.settings.sync_wait_timeout);
     tokio::pin!(deadline);
     let changed = loop {
         tokio::select! {
             received = notifications.recv() => match received {
-                Ok(id) if interest.contains(&id) => break true,
-                Ok(_) => continue,
-                // Missed some: say changed, a pull costs little.
-                Err(RecvError::Lagged(_)) => break true,
+                // A notification can come from a commit the cursor already covers: the
+                // listener forwards it up to a poll interval late, after a quick pull. So
+                // it only says "look": the feed says whether anything changed after the
+                // cursor, and `changed: true` always means a pull will bring something.
+                Ok(Wake::Scope(id)) if interest.contains(&id) => {}
+                Ok(Wake::Scope(_)) => continue,
+                // Notifications were missed (the listener reconnected, or this waiter fell
+                // behind): look at the feed too, rather than guess.
+                Ok(Wake::Recheck) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => break false,
             },
             _ = &mut deadline => break false,
         }
+        let (changed, events) = state.db.run(check).await?;
+        if changed {
+            break true;
+        }
+        interest = events.into_iter().chain([user]).collect();
     };
     Ok(HttpResponse::Ok().json(WaitAnswer { changed }))
 }

@@ -1,6 +1,9 @@
 //! Push providers behind one trait: FCM HTTP v1, APNs (token-based), a signed webhook, and
-//! a log provider for development. A device names its provider (`fcm`, `apns`, `webhook`);
-//! a provider that is not configured falls back to the log provider.
+//! a log provider for development. A device names its provider (`fcm`, `apns`, `webhook`).
+//! In development a provider that is not configured falls back to the log provider; in
+//! production there is no fallback: a worker sends only through the providers it has
+//! credentials for and claims only their jobs (see [`Providers::sendable`]), so a worker
+//! missing a secret leaves those jobs queued for one that has it instead of swallowing them.
 
 pub mod apns;
 pub mod fcm;
@@ -15,7 +18,10 @@ use futures_util::future::BoxFuture;
 use reqwest::header::HeaderMap;
 use uuid::Uuid;
 
-use crate::config::PushSettings;
+use crate::config::{Environment, PushSettings};
+
+/// Every `push_provider` a device may name.
+pub const PROVIDER_NAMES: [&str; 3] = ["fcm", "apns", "webhook"];
 
 /// One push to send: the device's token and the payload queued with the job.
 #[derive(Debug, Clone, Copy)]
@@ -111,11 +117,12 @@ pub struct Providers {
     fcm: Option<Arc<dyn Provider>>,
     apns: Option<Arc<dyn Provider>>,
     webhook: Option<Arc<dyn Provider>>,
-    log: Arc<dyn Provider>,
+    /// Stands in for missing providers; development only.
+    log: Option<Arc<dyn Provider>>,
 }
 
 impl Providers {
-    pub fn from_settings(settings: &PushSettings) -> anyhow::Result<Self> {
+    pub fn from_settings(settings: &PushSettings, environment: Environment) -> anyhow::Result<Self> {
         let fcm = match &settings.fcm_service_account {
             Some(account) => Some(Arc::new(fcm::Fcm::new(account, settings)?) as Arc<dyn Provider>),
             None => None,
@@ -141,23 +148,33 @@ impl Providers {
             fcm,
             apns,
             webhook,
-            log: Arc::new(log::Log),
+            log: (environment == Environment::Development).then(|| Arc::new(log::Log) as Arc<dyn Provider>),
         })
     }
 
-    /// The provider for a device's `push_provider`; the log provider when that one is not
-    /// configured.
-    pub fn for_device(&self, push_provider: &str) -> &dyn Provider {
+    /// The provider for a device's `push_provider`: the configured one, else the log
+    /// provider in development; `None` in production when it is not configured.
+    pub fn for_device(&self, push_provider: &str) -> Option<&dyn Provider> {
         let chosen = match push_provider {
             "fcm" => self.fcm.as_ref(),
             "apns" => self.apns.as_ref(),
             "webhook" => self.webhook.as_ref(),
             _ => None,
         };
-        chosen.unwrap_or(&self.log).as_ref()
+        chosen.or(self.log.as_ref()).map(|p| p.as_ref())
     }
 
-    /// The names of the providers that are not configured (their devices get the log one).
+    /// The `push_provider` values whose jobs this worker claims: those it can send
+    /// through (every one in development, where the log provider stands in).
+    pub fn sendable(&self) -> Vec<String> {
+        PROVIDER_NAMES
+            .into_iter()
+            .filter(|name| self.for_device(name).is_some())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The names of the providers that are not configured.
     pub fn missing(&self) -> Vec<&'static str> {
         [
             ("fcm", &self.fcm),

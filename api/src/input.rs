@@ -24,6 +24,7 @@ use futures_util::StreamExt;
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
+use crate::domain::nul_paths;
 use crate::error::extract::RawJson;
 use crate::error::{ApiError, FieldError};
 
@@ -144,11 +145,22 @@ async fn check_json_body(req: &mut ServiceRequest) -> Result<(), ApiError> {
         return Ok(());
     }
     req.extensions_mut().insert(RawJson(body.clone()));
-    check_json(&body)
+    check_json(req.path(), &body)
 }
 
-/// The checks on a complete JSON body.
-fn check_json(body: &Bytes) -> Result<(), ApiError> {
+/// Bodies whose list its route checks item by item, so that one bad item is refused alone
+/// (a phone's queue must move on past one bad edit): the path, and the list's field.
+const CHECKED_PER_ITEM: &[(&str, &str)] = &[("/v1/sync/push", "mutations")];
+
+fn checked_per_item(path: &str) -> Option<&'static str> {
+    CHECKED_PER_ITEM
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, list)| *list)
+}
+
+/// The checks on a complete JSON body sent to `path`.
+fn check_json(path: &str, body: &Bytes) -> Result<(), ApiError> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return Err(ApiError::Validation(vec![FieldError {
             field: String::new(),
@@ -164,8 +176,11 @@ fn check_json(body: &Bytes) -> Result<(), ApiError> {
     let Ok(value) = serde_json::from_slice::<Value>(body) else {
         return Ok(()); // malformed: the extractor says so
     };
-    let mut fields = Vec::new();
-    find_nul(&value, String::new(), &mut fields);
+    let mut value = value;
+    if let (Some(list), Value::Object(map)) = (checked_per_item(path), &mut value) {
+        map.remove(list);
+    }
+    let fields = nul_paths(&value);
     if fields.is_empty() {
         return Ok(());
     }
@@ -181,38 +196,13 @@ fn check_json(body: &Bytes) -> Result<(), ApiError> {
     ))
 }
 
-fn find_nul(value: &Value, path: String, found: &mut Vec<String>) {
-    match value {
-        Value::String(s) if s.contains('\0') => found.push(path),
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                find_nul(item, format!("{path}[{i}]"), found);
-            }
-        }
-        Value::Object(map) => {
-            for (key, item) in map {
-                let field = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                if key.contains('\0') {
-                    found.push(field.clone());
-                }
-                find_nul(item, field, found);
-            }
-        }
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn fields(body: &str) -> Vec<String> {
-        match check_json(&Bytes::from(body.to_string())) {
+        match check_json("/v1/contacts", &Bytes::from(body.to_string())) {
             Ok(()) => Vec::new(),
             Err(ApiError::Validation(errors)) => errors.into_iter().map(|e| e.field).collect(),
             Err(other) => panic!("{other:?}"),
@@ -229,6 +219,18 @@ mod tests {
         assert!(fields(r#"{"notes": "a backslash: \\u0000"}"#).is_empty());
         assert!(fields(r#"{"notes": "fine"}"#).is_empty());
         assert_eq!(fields(r#" ["a", "b"]"#), [""]);
+    }
+
+    #[test]
+    fn a_push_leaves_its_mutations_to_the_route() {
+        let body = Bytes::from_static(br#"{"device_id": "d\u0000", "mutations": [{"id": "a\u0000"}]}"#);
+        match check_json("/v1/sync/push", &body) {
+            Err(ApiError::Validation(errors)) => {
+                let fields: Vec<_> = errors.into_iter().map(|e| e.field).collect();
+                assert_eq!(fields, ["device_id"]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

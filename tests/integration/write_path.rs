@@ -290,24 +290,35 @@ async fn a_bad_value_is_rejected_alone_and_the_queue_moves_on() {
                     json!({ "name": "Nul", "notes": { "base": "", "value": "a\u{0}b" } }),
                 ),
                 phone.mutation("contacts", &good, "upsert", json!({ "name": "Lise Cardinal" })),
+                phone.mutation(
+                    "contacts",
+                    &bad,
+                    "upsert",
+                    json!({ "name": "Nul", "notes": { "base": "a\u{0}", "value": "ab" } }),
+                ),
             ],
         )
         .await;
     let r = results(&answer);
     assert_eq!(r[0]["status"], "rejected", "{answer}");
     assert_eq!(r[0]["error"]["errors"][0]["field"], "notes");
-    assert_eq!(r[0]["error"]["errors"][0]["code"], "invalid_characters");
+    assert_eq!(r[0]["error"]["errors"][0]["code"], "nul_character");
     assert_eq!(r[1]["status"], "applied", "{answer}");
+    // A NUL in the merge base, which is never stored, is refused for its mutation too.
+    assert_eq!(r[2]["status"], "rejected", "{answer}");
+    assert_eq!(r[2]["error"]["errors"][0]["field"], "notes.base");
+    assert_eq!(r[2]["error"]["errors"][0]["code"], "nul_character");
     // The same value over REST is refused with the same code.
     let rest = app
         .post(
             "/v1/contacts",
             &lise.token,
-            json!({ "name": "Nul", "notes": "a\u{1}b" }),
+            json!({ "name": "Nul", "notes": "a\u{0}b" }),
         )
         .await;
     rest.assert_problem(422, "validation_failed");
-    assert_eq!(rest.body["errors"][0]["code"], "invalid_characters");
+    assert_eq!(rest.body["errors"][0]["field"], "notes");
+    assert_eq!(rest.body["errors"][0]["code"], "nul_character");
     // The next push goes through: nothing is wedged.
     phone
         .push_ok(

@@ -26,7 +26,7 @@ pub use email::Email;
 pub use link::Link;
 pub use phone::{Phone, Region};
 pub use tags::Tag;
-pub use text::{check_long_text, optional_text, required_text, Limits};
+pub use text::{check_long_text, nul_paths, optional_text, required_text, Limits};
 pub use time::{keep_in_touch_due, next_repeat_after, resolve_local, LocalResolution, TimeZone};
 
 pub use crate::error::InvalidValue;

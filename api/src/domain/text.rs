@@ -1,3 +1,5 @@
+use serde_json::Value;
+
 use super::InvalidValue;
 
 /// Length limits, in characters, for the free-text fields.
@@ -54,6 +56,39 @@ fn check(value: &str, max: usize, multiline: bool) -> Result<(), InvalidValue> {
         ));
     }
     Ok(())
+}
+
+/// Where a JSON value holds a NUL character (in a string or a key), as field paths
+/// (`card.links[1]`); PostgreSQL can store NUL in no text or JSON value.
+pub fn nul_paths(value: &Value) -> Vec<String> {
+    let mut found = Vec::new();
+    find_nul(value, String::new(), &mut found);
+    found
+}
+
+fn find_nul(value: &Value, path: String, found: &mut Vec<String>) {
+    match value {
+        Value::String(s) if s.contains('\0') => found.push(path),
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                find_nul(item, format!("{path}[{i}]"), found);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let field = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                if key.contains('\0') {
+                    found.push(field.clone());
+                }
+                find_nul(item, field, found);
+            }
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]

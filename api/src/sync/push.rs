@@ -24,7 +24,7 @@ use super::{
 use crate::db;
 use crate::db::sync::{NewConflict, RowWrite, StateWrite};
 use crate::domain::attendances::{self, Actor, CheckIn, Current, Decision};
-use crate::domain::{contacts, resolve_local, Region, TimeZone};
+use crate::domain::{contacts, nul_paths, resolve_local, Region, TimeZone};
 use crate::error::{ApiError, FieldErrors, Problem};
 
 /// What became of one pushed mutation.
@@ -544,6 +544,14 @@ impl<'a> Push<'a> {
                 "too_many_fields",
                 format!("at most {MAX_EXTRA_FIELDS} fields this server does not know in one record"),
             );
+        }
+        // A NUL anywhere (a value, a merge base, the envelope) is refused for this mutation
+        // alone, as REST refuses it (the HTTP layer leaves a push's mutations to this check);
+        // a field's value is named by the field, as REST names it.
+        for path in nul_paths(wire) {
+            let path = path.strip_prefix("fields.").unwrap_or(&path);
+            let path = path.strip_suffix(".value").unwrap_or(path);
+            errors.add(path, "nul_character", "must not contain a NUL character");
         }
         errors.into_result()?;
         Ok(mutation)

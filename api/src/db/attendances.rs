@@ -101,7 +101,7 @@ pub fn create(conn: &mut PgConnection, attendance: &NewAttendance) -> QueryResul
                 Ok(Added::Duplicate)
             }
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
@@ -128,7 +128,7 @@ pub fn list_for_organizer(
     if let Some((at, id)) = after {
         select = select.filter(listed_after(at, id));
     }
-    Ok(select.load(conn)?)
+    select.load(conn)
 }
 
 /// Attendances listed after (`at`, `id`) in the attendee lists' order (joined, then id).
@@ -146,7 +146,7 @@ pub fn find_for_organizer(
     event_id: Uuid,
     id: Uuid,
 ) -> QueryResult<AttendanceRow> {
-    Ok(attendances::table
+    attendances::table
         .inner_join(events::table)
         .filter(attendances::id.eq(id))
         .filter(attendances::event_id.eq(event_id))
@@ -154,7 +154,7 @@ pub fn find_for_organizer(
         .filter(events::deleted_at.is_null())
         .filter(attendances::deleted_at.is_null())
         .select(AttendanceRow::as_select())
-        .first(conn)?)
+        .first(conn)
 }
 
 /// Live attendances of the event that are not cancelled (for capacity).
@@ -185,7 +185,7 @@ pub fn update(
     id: Uuid,
     changes: &AttendanceChanges,
 ) -> QueryResult<AttendanceRow> {
-    Ok(diesel::update(
+    diesel::update(
         attendances::table
             .filter(attendances::id.eq(id))
             .filter(attendances::event_id.eq(event_id))
@@ -193,7 +193,7 @@ pub fn update(
     )
     .set((changes, attendances::updated_at.eq(diesel::dsl::now)))
     .returning(AttendanceRow::as_returning())
-    .get_result(conn)?)
+    .get_result(conn)
 }
 
 /// Removes attendance `id` of the event (whose organizer the caller checked).
@@ -217,12 +217,12 @@ pub fn delete(conn: &mut PgConnection, event_id: Uuid, id: Uuid) -> QueryResult<
 
 /// The user's own attendances (for their export).
 pub fn all_by_user(conn: &mut PgConnection, user: Uuid) -> QueryResult<Vec<AttendanceRow>> {
-    Ok(attendances::table
+    attendances::table
         .filter(attendances::user_id.eq(user))
         .filter(attendances::deleted_at.is_null())
         .order(attendances::created_at.asc())
         .select(AttendanceRow::as_select())
-        .load(conn)?)
+        .load(conn)
 }
 
 /// Statuses that hold a place at the event.
@@ -235,12 +235,12 @@ pub fn find_by_event_and_user_any(
     event_id: Uuid,
     user: Uuid,
 ) -> QueryResult<Option<(AttendanceRow, bool)>> {
-    Ok(attendances::table
+    attendances::table
         .filter(attendances::event_id.eq(event_id))
         .filter(attendances::user_id.eq(user))
         .select((AttendanceRow::as_select(), attendances::deleted_at.is_not_null()))
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 /// Brings back an attendance (cancelled or removed) with `status`; a removed one comes back
@@ -284,14 +284,14 @@ pub fn find_by_event_and_user(
     user: Uuid,
     event_id: Uuid,
 ) -> QueryResult<AttendanceRow> {
-    Ok(attendances::table
+    attendances::table
         .inner_join(events::table)
         .filter(attendances::event_id.eq(event_id))
         .filter(attendances::user_id.eq(user))
         .filter(attendances::deleted_at.is_null())
         .filter(events::deleted_at.is_null())
         .select(AttendanceRow::as_select())
-        .first(conn)?)
+        .first(conn)
 }
 
 /// Records `user`'s consent to share their profile card at this event, or its withdrawal,
@@ -363,7 +363,7 @@ pub fn find_attendee_for_organizer(
     event_id: Uuid,
     id: Uuid,
 ) -> QueryResult<AttendeeRow> {
-    Ok(attendances::table
+    attendances::table
         .inner_join(events::table)
         .left_join(users::table.on(users::id.nullable().eq(attendances::user_id)))
         .left_join(profile_cards::table.on(profile_cards::owner_id.nullable().eq(attendances::user_id)))
@@ -373,7 +373,7 @@ pub fn find_attendee_for_organizer(
         .filter(events::deleted_at.is_null())
         .filter(attendances::deleted_at.is_null())
         .select(attendee_columns())
-        .first(conn)?)
+        .first(conn)
 }
 
 /// The attendance holding this check-in code at an event `organizer` runs.
@@ -383,7 +383,7 @@ pub fn find_by_checkin_code(
     event_id: Uuid,
     code: &str,
 ) -> QueryResult<Option<AttendanceRow>> {
-    Ok(attendances::table
+    attendances::table
         .inner_join(events::table)
         .filter(attendances::checkin_code.eq(code))
         .filter(attendances::event_id.eq(event_id))
@@ -392,12 +392,12 @@ pub fn find_by_checkin_code(
         .filter(attendances::deleted_at.is_null())
         .select(AttendanceRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 /// Checks the attendance in; a second check-in keeps the first time.
 pub fn check_in(conn: &mut PgConnection, event_id: Uuid, id: Uuid) -> QueryResult<AttendanceRow> {
-    Ok(diesel::update(
+    diesel::update(
         attendances::table
             .filter(attendances::id.eq(id))
             .filter(attendances::event_id.eq(event_id))
@@ -411,7 +411,7 @@ pub fn check_in(conn: &mut PgConnection, event_id: Uuid, id: Uuid) -> QueryResul
         attendances::updated_at.eq(diesel::dsl::now),
     ))
     .returning(AttendanceRow::as_returning())
-    .get_result(conn)?)
+    .get_result(conn)
 }
 
 /// The event's attendees as one of its attendees may see them: users who consented to
@@ -444,7 +444,7 @@ pub fn list_consenting_for_attendee(
     if let Some((at, id)) = after {
         select = select.filter(listed_after(at, id));
     }
-    Ok(select.load(conn)?)
+    select.load(conn)
 }
 
 /// The card an attendee shares at an event, for a contact exchange.
@@ -471,7 +471,7 @@ pub fn find_shared_card(
     if !holds_attendance(conn, user, event_id, &TAKING_PLACES)? {
         return Err(diesel::result::Error::NotFound);
     }
-    Ok(attendances::table
+    attendances::table
         .inner_join(events::table)
         .inner_join(users::table.on(users::id.nullable().eq(attendances::user_id)))
         .left_join(profile_cards::table.on(profile_cards::owner_id.nullable().eq(attendances::user_id)))
@@ -492,7 +492,7 @@ pub fn find_shared_card(
             profile_cards::links.nullable(),
             profile_cards::city.nullable(),
         ))
-        .first(conn)?)
+        .first(conn)
 }
 
 /// True when `user` has a live attendance at the event with one of `statuses`.
@@ -502,14 +502,14 @@ fn holds_attendance(
     event_id: Uuid,
     statuses: &[&str],
 ) -> QueryResult<bool> {
-    Ok(diesel::select(diesel::dsl::exists(
+    diesel::select(diesel::dsl::exists(
         attendances::table
             .filter(attendances::event_id.eq(event_id))
             .filter(attendances::user_id.eq(user))
             .filter(attendances::deleted_at.is_null())
             .filter(attendances::status.eq_any(statuses)),
     ))
-    .get_result(conn)?)
+    .get_result(conn)
 }
 
 /// Who already attends an event, as an import matches them: guests by their email (or
@@ -525,7 +525,7 @@ pub struct RosterRow {
 
 /// The live attendances of an event (the caller has checked the organizer).
 pub fn roster(conn: &mut PgConnection, event_id: Uuid) -> QueryResult<Vec<RosterRow>> {
-    Ok(attendances::table
+    attendances::table
         .left_join(users::table.on(users::id.nullable().eq(attendances::user_id)))
         .filter(attendances::event_id.eq(event_id))
         .filter(attendances::deleted_at.is_null())
@@ -537,5 +537,5 @@ pub fn roster(conn: &mut PgConnection, event_id: Uuid) -> QueryResult<Vec<Roster
             attendances::guest_email,
             users::email.nullable(),
         ))
-        .load(conn)?)
+        .load(conn)
 }

@@ -32,7 +32,7 @@ pub fn create_or_rotate(
     owner: Uuid,
     token_hash: &[u8],
 ) -> QueryResult<CalendarFeedRow> {
-    Ok(diesel::insert_into(calendar_feeds::table)
+    diesel::insert_into(calendar_feeds::table)
         .values((
             calendar_feeds::owner_id.eq(owner),
             calendar_feeds::token_hash.eq(token_hash),
@@ -47,16 +47,16 @@ pub fn create_or_rotate(
             calendar_feeds::content_changed_at.eq(None::<DateTime<Utc>>),
         ))
         .returning(CalendarFeedRow::as_returning())
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
 /// The owner's feed, revoked or not, if one was ever created.
 pub fn find_by_owner(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Option<CalendarFeedRow>> {
-    Ok(calendar_feeds::table
+    calendar_feeds::table
         .filter(calendar_feeds::owner_id.eq(owner))
         .select(CalendarFeedRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 /// Revokes the owner's active feed; false when there is none.
@@ -85,13 +85,13 @@ pub fn find_active_by_token_hash(
     conn: &mut PgConnection,
     token_hash: &[u8],
 ) -> QueryResult<Option<FeedOwner>> {
-    Ok(calendar_feeds::table
+    calendar_feeds::table
         .inner_join(users::table)
         .filter(calendar_feeds::token_hash.eq(token_hash))
         .filter(calendar_feeds::revoked_at.is_null())
         .select((CalendarFeedRow::as_select(), users::display_name, users::timezone))
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 /// Records the entity tag of the feed just rendered; answers when its content last changed
@@ -151,12 +151,12 @@ pub fn events_for_owner(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Vec
 
 /// The owner's open reminders, soonest due first; the [`MAX_ITEMS`] first.
 pub fn open_reminders_for_owner(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Vec<ReminderRow>> {
-    Ok(reminders::table
+    reminders::table
         .filter(reminders::owner_id.eq(owner))
         .filter(reminders::deleted_at.is_null())
         .filter(reminders::status.eq("open"))
         .order((reminders::due_at.asc(), reminders::id.asc()))
         .limit(MAX_ITEMS)
         .select(ReminderRow::as_select())
-        .load(conn)?)
+        .load(conn)
 }

@@ -73,23 +73,23 @@ pub fn create(conn: &mut PgConnection, contact: &NewContact) -> QueryResult<Opti
 }
 
 pub fn find_by_id_and_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<ContactRow> {
-    Ok(contacts::table
+    contacts::table
         .filter(contacts::id.eq(id))
         .filter(contacts::owner_id.eq(owner))
         .filter(contacts::deleted_at.is_null())
         .select(ContactRow::as_select())
-        .first(conn)?)
+        .first(conn)
 }
 
 /// True when `id` is a live contact of `owner`.
 pub fn exists_for_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<bool> {
-    Ok(diesel::select(diesel::dsl::exists(
+    diesel::select(diesel::dsl::exists(
         contacts::table
             .filter(contacts::id.eq(id))
             .filter(contacts::owner_id.eq(owner))
             .filter(contacts::deleted_at.is_null()),
     ))
-    .get_result(conn)?)
+    .get_result(conn)
 }
 
 /// What `GET /v1/contacts` asks for.
@@ -137,7 +137,7 @@ pub fn list_by_owner(
                 .or(sql::<Bool>("array_to_string(contacts.tags, ' ') ILIKE ").bind::<Text, _>(pattern)),
         );
     }
-    Ok(select.load(conn)?)
+    select.load(conn)
 }
 
 /// A partial update: `None` leaves a field as it is; `Some(None)` clears it.
@@ -229,12 +229,12 @@ pub fn refresh_last_interaction(
 }
 
 pub fn all_by_owner(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Vec<ContactRow>> {
-    Ok(contacts::table
+    contacts::table
         .filter(contacts::owner_id.eq(owner))
         .filter(contacts::deleted_at.is_null())
         .order(contacts::id.asc())
         .select(ContactRow::as_select())
-        .load(conn)?)
+        .load(conn)
 }
 
 /// The live contact `owner` made by exchanging cards with `source_user` at the event.
@@ -244,14 +244,14 @@ pub fn find_exchanged(
     event_id: Uuid,
     source_user: Uuid,
 ) -> QueryResult<Option<ContactRow>> {
-    Ok(contacts::table
+    contacts::table
         .filter(contacts::owner_id.eq(owner))
         .filter(contacts::met_at_event_id.eq(event_id))
         .filter(contacts::source_user_id.eq(source_user))
         .filter(contacts::deleted_at.is_null())
         .select(ContactRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 /// Inserts a contact made from `source_user`'s card; `Ok(None)` when a concurrent exchange
@@ -261,12 +261,12 @@ pub fn create_exchanged(
     contact: &NewContact,
     source_user: Uuid,
 ) -> QueryResult<Option<ContactRow>> {
-    Ok(diesel::insert_into(contacts::table)
+    diesel::insert_into(contacts::table)
         .values((contact, contacts::source_user_id.eq(source_user)))
         .on_conflict_do_nothing()
         .returning(ContactRow::as_returning())
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 /// Serialises imports of one owner until the transaction ends, so two imports of the same

@@ -37,29 +37,29 @@ pub struct NewDevice {
 
 /// Registers a device; `Ok(None)` when the id is already taken.
 pub fn create(conn: &mut PgConnection, device: &NewDevice) -> QueryResult<Option<DeviceRow>> {
-    Ok(diesel::insert_into(devices::table)
+    diesel::insert_into(devices::table)
         .values(device)
         .on_conflict(devices::id)
         .do_nothing()
         .returning(DeviceRow::as_returning())
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn list_by_owner(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Vec<DeviceRow>> {
-    Ok(devices::table
+    devices::table
         .filter(devices::owner_id.eq(owner))
         .order(devices::created_at.asc())
         .select(DeviceRow::as_select())
-        .load(conn)?)
+        .load(conn)
 }
 
 pub fn find_by_id_and_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<DeviceRow> {
-    Ok(devices::table
+    devices::table
         .filter(devices::id.eq(id))
         .filter(devices::owner_id.eq(owner))
         .select(DeviceRow::as_select())
-        .first(conn)?)
+        .first(conn)
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -79,14 +79,14 @@ pub fn update(
     id: Uuid,
     changes: &DeviceChanges,
 ) -> QueryResult<DeviceRow> {
-    Ok(diesel::update(
+    diesel::update(
         devices::table
             .filter(devices::id.eq(id))
             .filter(devices::owner_id.eq(owner)),
     )
     .set((changes, devices::updated_at.eq(diesel::dsl::now)))
     .returning(DeviceRow::as_returning())
-    .get_result(conn)?)
+    .get_result(conn)
 }
 
 pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<()> {

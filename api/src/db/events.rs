@@ -90,23 +90,23 @@ pub fn create(
             Some("attendances_checkin_code_key") => Ok(Created::CodeTaken),
             _ => Ok(Created::IdTaken),
         },
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
 /// The event, when `organizer` runs it.
 pub fn find_by_id_and_organizer(conn: &mut PgConnection, organizer: Uuid, id: Uuid) -> QueryResult<EventRow> {
-    Ok(events::table
+    events::table
         .filter(events::id.eq(id))
         .filter(events::organizer_id.eq(organizer))
         .filter(events::deleted_at.is_null())
         .select(EventRow::as_select())
-        .first(conn)?)
+        .first(conn)
 }
 
 /// The event, when `user` organises it or attends it (any attendance not cancelled).
 pub fn find_by_id_for_member(conn: &mut PgConnection, user: Uuid, id: Uuid) -> QueryResult<EventRow> {
-    Ok(events::table
+    events::table
         .filter(events::id.eq(id))
         .filter(events::deleted_at.is_null())
         .filter(
@@ -119,7 +119,7 @@ pub fn find_by_id_for_member(conn: &mut PgConnection, user: Uuid, id: Uuid) -> Q
             )),
         )
         .select(EventRow::as_select())
-        .first(conn)?)
+        .first(conn)
 }
 
 /// The events `user` organises or attends, soonest first, after the cursor `(starts_at, id)`.
@@ -151,7 +151,7 @@ pub fn list_for_member(
                 .or(events::starts_at.eq(at).and(events::id.gt(id))),
         );
     }
-    Ok(select.load(conn)?)
+    select.load(conn)
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -224,35 +224,35 @@ pub fn delete(conn: &mut PgConnection, organizer: Uuid, id: Uuid) -> QueryResult
 }
 
 pub fn all_by_organizer(conn: &mut PgConnection, organizer: Uuid) -> QueryResult<Vec<EventRow>> {
-    Ok(events::table
+    events::table
         .filter(events::organizer_id.eq(organizer))
         .filter(events::deleted_at.is_null())
         .order(events::starts_at.asc())
         .select(EventRow::as_select())
-        .load(conn)?)
+        .load(conn)
 }
 
 /// The open event with this join code, its row locked until the transaction ends (joins and
 /// cancellations of one event take places one at a time).
 pub fn lock_by_join_code(conn: &mut PgConnection, code: &str) -> QueryResult<Option<EventRow>> {
-    Ok(events::table
+    events::table
         .filter(events::join_code.eq(code))
         .filter(events::deleted_at.is_null())
         .select(EventRow::as_select())
         .for_update()
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 /// The event, when `organizer` runs it, its row locked until the transaction ends.
 pub fn lock_by_id_and_organizer(conn: &mut PgConnection, organizer: Uuid, id: Uuid) -> QueryResult<EventRow> {
-    Ok(events::table
+    events::table
         .filter(events::id.eq(id))
         .filter(events::organizer_id.eq(organizer))
         .filter(events::deleted_at.is_null())
         .select(EventRow::as_select())
         .for_update()
-        .first(conn)?)
+        .first(conn)
 }
 
 /// Locks the live event's row for a change of places; answers its capacity, `None` when
@@ -288,7 +288,7 @@ pub fn lock_of_attendances(conn: &mut PgConnection, attendance_ids: &[Uuid]) -> 
 /// The event, when `user` has an attendance at it (cancelled ones included: a cancelled
 /// attendee may register again), its row locked until the transaction ends.
 pub fn lock_for_attendee(conn: &mut PgConnection, user: Uuid, id: Uuid) -> QueryResult<EventRow> {
-    Ok(events::table
+    events::table
         .filter(events::id.eq(id))
         .filter(events::deleted_at.is_null())
         .filter(diesel::dsl::exists(
@@ -299,13 +299,13 @@ pub fn lock_for_attendee(conn: &mut PgConnection, user: Uuid, id: Uuid) -> Query
         ))
         .select(EventRow::as_select())
         .for_update()
-        .first(conn)?)
+        .first(conn)
 }
 
 /// The live events run by someone else where `user` holds a place, their rows locked in id
 /// order until the transaction ends, so erasing the account can hand those places on.
 pub fn lock_where_holding_place(conn: &mut PgConnection, user: Uuid) -> QueryResult<Vec<EventRow>> {
-    Ok(events::table
+    events::table
         .filter(events::deleted_at.is_null())
         .filter(events::organizer_id.ne(user))
         .filter(diesel::dsl::exists(
@@ -318,7 +318,7 @@ pub fn lock_where_holding_place(conn: &mut PgConnection, user: Uuid) -> QueryRes
         .order(events::id.asc())
         .select(EventRow::as_select())
         .for_update()
-        .load(conn)?)
+        .load(conn)
 }
 
 /// Gives the event `organizer` runs a new join code; the old one stops working at once.
@@ -346,6 +346,6 @@ pub fn set_join_code(
     match outcome {
         Ok(row) => Ok(Some(row)),
         Err(e) if super::is_unique_violation(&e) => Ok(None),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }

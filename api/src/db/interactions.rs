@@ -34,22 +34,22 @@ pub struct NewInteraction {
 
 /// Inserts an interaction; `Ok(None)` when the id is already taken.
 pub fn create(conn: &mut PgConnection, interaction: &NewInteraction) -> QueryResult<Option<InteractionRow>> {
-    Ok(diesel::insert_into(interactions::table)
+    diesel::insert_into(interactions::table)
         .values(interaction)
         .on_conflict(interactions::id)
         .do_nothing()
         .returning(InteractionRow::as_returning())
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn find_by_id_and_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<InteractionRow> {
-    Ok(interactions::table
+    interactions::table
         .filter(interactions::id.eq(id))
         .filter(interactions::owner_id.eq(owner))
         .filter(interactions::deleted_at.is_null())
         .select(InteractionRow::as_select())
-        .first(conn)?)
+        .first(conn)
 }
 
 /// A page of the contact's interactions, newest first, after the cursor `(occurred_at, id)`.
@@ -75,7 +75,7 @@ pub fn list_for_contact(
                 .or(interactions::occurred_at.eq(at).and(interactions::id.lt(id))),
         );
     }
-    Ok(select.load(conn)?)
+    select.load(conn)
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -110,7 +110,7 @@ pub fn update(
 
 /// Marks the interaction deleted; answers its contact's id.
 pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<Uuid> {
-    Ok(diesel::update(
+    diesel::update(
         interactions::table
             .filter(interactions::id.eq(id))
             .filter(interactions::owner_id.eq(owner))
@@ -121,7 +121,7 @@ pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<Uui
         interactions::updated_at.eq(diesel::dsl::now),
     ))
     .returning(interactions::contact_id)
-    .get_result(conn)?)
+    .get_result(conn)
 }
 
 pub fn delete_for_contacts(
@@ -148,19 +148,19 @@ pub fn latest_at(
     owner: Uuid,
     contact_id: Uuid,
 ) -> QueryResult<Option<DateTime<Utc>>> {
-    Ok(interactions::table
+    interactions::table
         .filter(interactions::owner_id.eq(owner))
         .filter(interactions::contact_id.eq(contact_id))
         .filter(interactions::deleted_at.is_null())
         .select(diesel::dsl::max(interactions::occurred_at))
-        .first(conn)?)
+        .first(conn)
 }
 
 pub fn all_by_owner(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Vec<InteractionRow>> {
-    Ok(interactions::table
+    interactions::table
         .filter(interactions::owner_id.eq(owner))
         .filter(interactions::deleted_at.is_null())
         .order(interactions::occurred_at.asc())
         .select(InteractionRow::as_select())
-        .load(conn)?)
+        .load(conn)
 }

@@ -47,22 +47,22 @@ pub struct NewReminder {
 
 /// Inserts a reminder; `Ok(None)` when the id is already taken.
 pub fn create(conn: &mut PgConnection, reminder: &NewReminder) -> QueryResult<Option<ReminderRow>> {
-    Ok(diesel::insert_into(reminders::table)
+    diesel::insert_into(reminders::table)
         .values(reminder)
         .on_conflict(reminders::id)
         .do_nothing()
         .returning(ReminderRow::as_returning())
         .get_result(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn find_by_id_and_owner(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> QueryResult<ReminderRow> {
-    Ok(reminders::table
+    reminders::table
         .filter(reminders::id.eq(id))
         .filter(reminders::owner_id.eq(owner))
         .filter(reminders::deleted_at.is_null())
         .select(ReminderRow::as_select())
-        .first(conn)?)
+        .first(conn)
 }
 
 #[derive(Debug, Default)]
@@ -106,7 +106,7 @@ pub fn list_by_owner(
                 .or(reminders::due_at.eq(at).and(reminders::id.gt(id))),
         );
     }
-    Ok(select.load(conn)?)
+    select.load(conn)
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -189,7 +189,7 @@ pub fn find_keep_in_touch(
     owner: Uuid,
     contact_id: Uuid,
 ) -> QueryResult<Option<ReminderRow>> {
-    Ok(reminders::table
+    reminders::table
         .filter(reminders::owner_id.eq(owner))
         .filter(reminders::contact_id.eq(contact_id))
         .filter(reminders::origin.eq("keep_in_touch"))
@@ -197,7 +197,7 @@ pub fn find_keep_in_touch(
         .filter(reminders::deleted_at.is_null())
         .select(ReminderRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 /// Moves the contact's keep-in-touch reminder to `due` (creating it when missing), or
@@ -255,10 +255,10 @@ pub fn set_keep_in_touch(
 }
 
 pub fn all_by_owner(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Vec<ReminderRow>> {
-    Ok(reminders::table
+    reminders::table
         .filter(reminders::owner_id.eq(owner))
         .filter(reminders::deleted_at.is_null())
         .order(reminders::due_at.asc())
         .select(ReminderRow::as_select())
-        .load(conn)?)
+        .load(conn)
 }

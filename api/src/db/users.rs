@@ -42,7 +42,7 @@ pub fn create(conn: &mut PgConnection, user: &NewUser) -> QueryResult<Option<Use
         let row = match inserted {
             Ok(row) => row,
             Err(e) if super::is_unique_violation(&e) => return Ok(None),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         };
         diesel::insert_into(profile_cards::table)
             .values(profile_cards::owner_id.eq(row.id))
@@ -53,21 +53,21 @@ pub fn create(conn: &mut PgConnection, user: &NewUser) -> QueryResult<Option<Use
 
 /// The account with this email, whatever its case.
 pub fn find_by_email(conn: &mut PgConnection, email_lower: &str) -> QueryResult<Option<UserRow>> {
-    Ok(users::table
+    users::table
         .filter(
             diesel::dsl::sql::<diesel::sql_types::Bool>("lower(email) = ")
                 .bind::<diesel::sql_types::Text, _>(email_lower),
         )
         .select(UserRow::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn find(conn: &mut PgConnection, user_id: Uuid) -> QueryResult<UserRow> {
-    Ok(users::table
+    users::table
         .find(user_id)
         .select(UserRow::as_select())
-        .first(conn)?)
+        .first(conn)
 }
 
 #[derive(Debug, Default, AsChangeset)]
@@ -80,10 +80,10 @@ pub struct UserChanges {
 }
 
 pub fn update(conn: &mut PgConnection, user_id: Uuid, changes: &UserChanges) -> QueryResult<UserRow> {
-    Ok(diesel::update(users::table.find(user_id))
+    diesel::update(users::table.find(user_id))
         .set((changes, users::updated_at.eq(diesel::dsl::now)))
         .returning(UserRow::as_returning())
-        .get_result(conn)?)
+        .get_result(conn)
 }
 
 /// Erases the account; every row it owns goes with it (`ON DELETE CASCADE`), its sessions
@@ -111,10 +111,10 @@ pub struct ProfileCardRow {
 }
 
 pub fn find_card(conn: &mut PgConnection, owner: Uuid) -> QueryResult<ProfileCardRow> {
-    Ok(profile_cards::table
+    profile_cards::table
         .find(owner)
         .select(ProfileCardRow::as_select())
-        .first(conn)?)
+        .first(conn)
 }
 
 #[derive(Debug, Default, AsChangeset)]

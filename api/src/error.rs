@@ -342,6 +342,34 @@ impl From<anyhow::Error> for ApiError {
 }
 
 /// Maps actix's body and query extraction failures to problems (wired in `startup`).
+/// Running data-layer work from the async layers: on the blocking thread pool, with the
+/// data layer's errors (a query, the pool, the blocking pool) mapped here, once.
+impl crate::db::Db {
+    /// Runs `f` with a pooled connection on the blocking thread pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut diesel::PgConnection) -> Result<T, ApiError> + Send + 'static,
+    {
+        let pool = self.pool().clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get()?;
+            f(&mut conn)
+        })
+        .await?
+    }
+
+    /// Runs `f` inside one transaction: all of it commits, or nothing does.
+    pub async fn transaction<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut diesel::PgConnection) -> Result<T, ApiError> + Send + 'static,
+    {
+        use diesel::Connection;
+        self.run(move |conn| conn.transaction(f)).await
+    }
+}
+
 pub mod extract {
     use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
     use actix_web::web::Bytes;

@@ -29,8 +29,14 @@ pub async fn run_once(db: &Db) -> Result<usize, crate::error::ApiError> {
 /// change feed is compacted, and cursors older than that must resync.
 pub async fn collect_sync_tombstones(db: &Db, retention: Duration) -> Result<usize, crate::error::ApiError> {
     let cutoff = Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(90));
-    db.run(move |conn| Ok(crate::db::sync::collect_tombstones(conn, cutoff)?))
-        .await
+    db.run(move |conn| {
+        Ok(crate::db::sync::collect_tombstones(
+            conn,
+            &crate::domain::synced::synced_tables(),
+            cutoff,
+        )?)
+    })
+    .await
 }
 
 /// Runs [`run_once`] and [`collect_sync_tombstones`] every `interval` until the task is

@@ -72,7 +72,7 @@ impl Application {
             refresh_key: RefreshKey::from_secret(&settings.jwt_secret),
             metrics: Metrics::new()?,
             sync: SyncHub {
-                schema: crate::sync::sync_schema(),
+                schema: crate::domain::synced::sync_schema(),
                 notifier: crate::sync::listener::SyncNotifier::start(settings.database_url.clone()),
             },
             settings: settings.clone(),
@@ -126,7 +126,7 @@ pub async fn prepare_database(settings: &Settings) -> anyhow::Result<Db> {
         }
         let db = Db::connect_with(&url, size, limits)?;
         let mut conn = db.pool().get().context("cannot get a database connection")?;
-        for version in crate::db::run_migrations(&mut conn)? {
+        for version in crate::db::run_migrations(&mut conn, &crate::domain::synced::synced_tables())? {
             tracing::info!(%version, "applied migration");
         }
         Ok(db)

@@ -10,6 +10,18 @@ struct Count {
 }
 
 #[derive(QueryableByName)]
+struct Oid {
+    #[diesel(sql_type = BigInt)]
+    oid: i64,
+}
+
+#[derive(QueryableByName)]
+struct View {
+    #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+    sync_view: Option<String>,
+}
+
+#[derive(QueryableByName)]
 struct Table {
     #[diesel(sql_type = Text)]
     table_name: String,
@@ -39,7 +51,7 @@ fn migrations_run_up_down_and_up_again() {
     conn.revert_all_migrations(carnet::db::MIGRATIONS).unwrap();
     assert!(tables(&mut conn).is_empty(), "down.sql left tables behind");
 
-    carnet::db::run_migrations(&mut conn).unwrap();
+    carnet::db::run_migrations(&mut conn, &carnet::domain::synced::synced_tables()).unwrap();
     assert_eq!(tables(&mut conn), migrated);
     let pending: Count = diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations")
         .get_result(&mut conn)
@@ -83,4 +95,98 @@ fn deleting_a_user_cascades_to_everything_it_owns() {
             .unwrap();
         assert_eq!(count.n, 0, "{table} kept rows of a deleted user");
     }
+}
+
+fn record_type(conn: &mut PgConnection) -> i64 {
+    diesel::sql_query("SELECT to_regtype('contacts_sync_record')::oid::bigint AS oid")
+        .get_result::<Oid>(conn)
+        .unwrap()
+        .oid
+}
+
+/// The record a contact's pull view carries once sync writes a view for it.
+fn rendered_record(conn: &mut PgConnection) -> serde_json::Value {
+    let view: View = diesel::sql_query(
+        "WITH u AS (INSERT INTO users (id, email, password_hash, display_name) \
+                    VALUES (gen_random_uuid(), 'v@example.org', 'x', 'V') RETURNING id) \
+         INSERT INTO contacts (id, owner_id, name, starred, sync_view) \
+         SELECT gen_random_uuid(), id, 'Awa', true, '{\"stamps\":{}}' FROM u RETURNING sync_view",
+    )
+    .get_result(conn)
+    .unwrap();
+    let view: serde_json::Value = serde_json::from_str(&view.sync_view.unwrap()).unwrap();
+    view["record"].clone()
+}
+
+#[test]
+fn the_synced_tables_record_types_and_view_triggers_follow_their_declaration() {
+    let db = TestDatabase::new();
+    let mut conn = db.connect();
+    let synced = carnet::domain::synced::synced_tables();
+    // In step: running the migrations again changes nothing (no DDL on a plain start).
+    let before = record_type(&mut conn);
+    carnet::db::run_migrations(&mut conn, &synced).unwrap();
+    assert_eq!(record_type(&mut conn), before);
+
+    // Out of step (as after a release that declares a new synced column): the type and the
+    // trigger are brought back to the declaration.
+    diesel::sql_query("ALTER TYPE contacts_sync_record DROP ATTRIBUTE starred")
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query(
+        "CREATE OR REPLACE FUNCTION contacts_sync_view() RETURNS trigger LANGUAGE plpgsql AS \
+         $$ BEGIN RETURN NEW; END; $$",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    carnet::db::run_migrations(&mut conn, &synced).unwrap();
+    assert_ne!(record_type(&mut conn), before);
+    let record = rendered_record(&mut conn);
+    let declared: Vec<&str> = carnet::domain::synced::CONTACTS.record_columns().collect();
+    let mut rendered: Vec<&str> = record.as_object().unwrap().keys().map(String::as_str).collect();
+    let mut declared = declared.clone();
+    rendered.sort_unstable();
+    declared.sort_unstable();
+    assert_eq!(rendered, declared, "{record}");
+    assert_eq!(record["starred"], true);
+    assert_eq!(record["name"], "Awa");
+}
+
+/// A collection declaring a column its table lacks.
+struct Misdeclared;
+
+impl carnet::db::sync::SyncedTable for Misdeclared {
+    fn name(&self) -> &'static str {
+        "contacts"
+    }
+    fn table(&self) -> &'static str {
+        "contacts"
+    }
+    fn key(&self) -> &'static str {
+        "id"
+    }
+    fn owner_column(&self) -> Option<&'static str> {
+        Some("owner_id")
+    }
+    fn deletable(&self) -> bool {
+        true
+    }
+    fn record_columns(&self) -> Vec<&'static str> {
+        vec!["name", "nickname"]
+    }
+    fn meta_columns(&self) -> &'static [&'static str] {
+        &["id", "owner_id", "updated_at", "deleted_at"]
+    }
+}
+
+#[test]
+fn a_declared_column_the_table_lacks_stops_the_start_with_its_name() {
+    let db = TestDatabase::new();
+    let mut conn = db.connect();
+    let error = carnet::db::run_migrations(&mut conn, &[&Misdeclared]).unwrap_err();
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("declares columns the table lacks: nickname"),
+        "{message}"
+    );
 }

@@ -804,3 +804,163 @@ async fn random_rest_and_push_sequences_keep_every_invariant() {
         assert_eq!(open, 1, "step {step}: {all}");
     }
 }
+
+/// A set's items in a stable order (a set has none).
+fn sorted_sets(mut view: Value, sets: &[&str]) -> Value {
+    for set in sets {
+        if let Some(items) = view[*set].as_array() {
+            let mut items = items.clone();
+            items.sort_by_key(|v| v.to_string());
+            view[*set] = Value::Array(items);
+        }
+    }
+    view
+}
+
+#[tokio::test]
+async fn a_profile_card_written_over_rest_or_pushed_reads_back_the_same() {
+    let app = spawn_app().await;
+    let (lise, awa) = (app.register("Lise").await, app.register("Awa").await);
+    for user in [&lise, &awa] {
+        let set = app.patch("/v1/me", &user.token, json!({ "region": "FR" })).await;
+        assert_eq!(set.status, 200, "{}", set.text);
+    }
+    let card = json!({ "headline": "Fondatrice", "organization": "Coopérative du Coin",
+                       "email": "Lise@Example.ORG", "phone": "06 12 34 56 78", "city": "Lyon",
+                       "links": ["linkedin.com/in/lise", "https://lise.example.org/blog"] });
+    let rest = app
+        .patch("/v1/me", &lise.token, json!({ "card": card.clone() }))
+        .await;
+    assert_eq!(rest.status, 200, "{}", rest.text);
+    let phone = Phone::new(&app, &awa, "Pixel").await;
+    let mut fields = card.clone();
+    fields["links"] = json!({ "add": card["links"].clone(), "remove": [] });
+    phone
+        .push_ok(&app, vec![phone.mutation("profile", &awa.id, "upsert", fields)])
+        .await;
+    let pushed = app.get("/v1/me", &awa.token).await;
+    assert_eq!(
+        sorted_sets(pushed.body["card"].clone(), &["links"]),
+        sorted_sets(rest.body["card"].clone(), &["links"])
+    );
+    // A value REST refuses is refused by push with the same code and field.
+    let bad = app
+        .patch(
+            "/v1/me",
+            &lise.token,
+            json!({ "card": { "email": "pas une adresse" } }),
+        )
+        .await;
+    bad.assert_problem(422, "validation_failed");
+    let answer = phone
+        .push(
+            &app,
+            vec![phone.mutation(
+                "profile",
+                &awa.id,
+                "upsert",
+                json!({ "email": "pas une adresse" }),
+            )],
+        )
+        .await;
+    let r = &results(&answer)[0];
+    assert_eq!(r["status"], "rejected", "{answer}");
+    assert_eq!(r["error"]["errors"][0]["code"], bad.body["errors"][0]["code"]);
+    assert_eq!(r["error"]["errors"][0]["field"], "email");
+    assert!(
+        bad.body["errors"][0]["field"]
+            .as_str()
+            .unwrap()
+            .ends_with("email"),
+        "{}",
+        bad.text
+    );
+}
+
+#[tokio::test]
+async fn an_update_and_a_delete_have_the_same_effects_over_rest_and_push() {
+    let app = spawn_app().await;
+    let lise = app.register("Lise").await;
+    let phone = Phone::new(&app, &lise, "iPhone").await;
+    let mut made = Vec::new();
+    for _ in 0..2 {
+        let c = app.contact(&lise, json!({ "name": "Nicolas Roy" })).await;
+        let logged = app
+            .post(
+                &format!("/v1/contacts/{}/interactions", id(&c)),
+                &lise.token,
+                json!({ "kind": "meal", "occurred_at": "2026-11-20T12:30:00Z" }),
+            )
+            .await;
+        assert_eq!(logged.status, 201, "{}", logged.text);
+        made.push((id(&c), id(&logged.body)));
+    }
+    let [(over_rest, rest_lunch), (pushed, pushed_lunch)] = [made[0].clone(), made[1].clone()];
+
+    // The same update: a cadence (a keep-in-touch reminder follows), a city, a star.
+    let change = json!({ "city": "Lyon", "starred": true, "keep_in_touch_days": 30 });
+    let patched = app
+        .patch(&format!("/v1/contacts/{over_rest}"), &lise.token, change.clone())
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    phone
+        .push_ok(&app, vec![phone.mutation("contacts", &pushed, "upsert", change)])
+        .await;
+    let read = app.get(&format!("/v1/contacts/{pushed}"), &lise.token).await;
+    assert_eq!(comparable(read.body), comparable(patched.body));
+    let (rest_reminder, pushed_reminder) = (
+        keep_in_touch(&app, &lise, &over_rest)
+            .await
+            .expect("a keep-in-touch reminder over REST"),
+        keep_in_touch(&app, &lise, &pushed)
+            .await
+            .expect("a keep-in-touch reminder from the push"),
+    );
+    let reminder_view = |mut r: Value| {
+        r.as_object_mut().unwrap().remove("contact_id");
+        comparable(r)
+    };
+    assert_eq!(reminder_view(pushed_reminder), reminder_view(rest_reminder));
+
+    // The same delete: the contact goes, its interactions and reminders with it.
+    let deleted = app
+        .delete(&format!("/v1/contacts/{over_rest}"), &lise.token)
+        .await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    phone
+        .push_ok(
+            &app,
+            vec![phone.mutation("contacts", &pushed, "delete", json!({}))],
+        )
+        .await;
+    for (contact, lunch) in [(&over_rest, &rest_lunch), (&pushed, &pushed_lunch)] {
+        assert_eq!(
+            app.get(&format!("/v1/contacts/{contact}"), &lise.token)
+                .await
+                .status,
+            404
+        );
+        let edit = app
+            .patch(
+                &format!("/v1/interactions/{lunch}"),
+                &lise.token,
+                json!({ "notes": "x" }),
+            )
+            .await;
+        assert_eq!(edit.status, 404, "{lunch}: {}", edit.text);
+        assert!(
+            keep_in_touch(&app, &lise, contact).await.is_none(),
+            "{contact} kept its reminder"
+        );
+    }
+    // Both read back as tombstones on a second device.
+    let other = Phone::new(&app, &lise, "iPad").await;
+    let (records, _) = other.pull_all(&app, None).await;
+    for contact in [&over_rest, &pushed] {
+        assert!(
+            records.get(contact).is_none_or(|r| r["deleted"] == true),
+            "{contact}: {:?}",
+            records.get(contact)
+        );
+    }
+}

@@ -109,6 +109,8 @@ pub fn template() -> &'static str {
                 }
             }
         }
+        // The synced tables' derived SQL is applied with the migrations.
+        digest.update(carnet::db::sync::views_sql(&carnet::domain::synced::synced_tables()).unwrap());
         // A run may ask for a template of its own (the clean-up test does, for its child run).
         if let Ok(salt) = std::env::var("CARNET_TEST_TEMPLATE_SALT") {
             digest.update(salt.as_bytes());
@@ -137,7 +139,7 @@ pub fn template() -> &'static str {
                 .unwrap();
             {
                 let mut db = PgConnection::establish(&database_url(&building)).unwrap();
-                carnet::db::run_migrations(&mut db).unwrap();
+                carnet::db::run_migrations(&mut db, &carnet::domain::synced::synced_tables()).unwrap();
             }
             diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}"))
                 .execute(&mut conn)

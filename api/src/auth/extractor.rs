@@ -41,7 +41,7 @@ impl FromRequest for AuthUser {
             let (user_id, session_id) = (claims.sub, claims.sid);
             let active = state
                 .db
-                .run(move |conn| crate::db::sessions::is_active(conn, session_id, user_id))
+                .run(move |conn| Ok(crate::db::sessions::is_active(conn, session_id, user_id)?))
                 .await?;
             if !active {
                 return Err(ApiError::unauthorized(

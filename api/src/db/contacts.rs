@@ -169,8 +169,6 @@ pub fn update(
     id: Uuid,
     changes: &ContactChanges,
 ) -> QueryResult<ContactRow> {
-    // Edits are taken into the sync merge state as server edits (see crate::sync::settle).
-    crate::sync::settle(conn, &crate::sync::CONTACTS, id)?;
     let row = diesel::update(
         contacts::table
             .filter(contacts::id.eq(id))
@@ -180,7 +178,6 @@ pub fn update(
     .set((changes, contacts::updated_at.eq(diesel::dsl::now)))
     .returning(ContactRow::as_returning())
     .get_result(conn)?;
-    crate::sync::settle(conn, &crate::sync::CONTACTS, id)?;
     Ok(row)
 }
 

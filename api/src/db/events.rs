@@ -177,8 +177,6 @@ pub fn update(
     id: Uuid,
     changes: &EventChanges,
 ) -> QueryResult<EventRow> {
-    // Edits are taken into the sync merge state as server edits (see crate::sync::settle).
-    crate::sync::settle(conn, &crate::sync::EVENTS, id)?;
     let row = diesel::update(
         events::table
             .filter(events::id.eq(id))
@@ -188,7 +186,6 @@ pub fn update(
     .set((changes, events::updated_at.eq(diesel::dsl::now)))
     .returning(EventRow::as_returning())
     .get_result(conn)?;
-    crate::sync::settle(conn, &crate::sync::EVENTS, id)?;
     Ok(row)
 }
 

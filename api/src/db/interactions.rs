@@ -93,8 +93,6 @@ pub fn update(
     id: Uuid,
     changes: &InteractionChanges,
 ) -> QueryResult<InteractionRow> {
-    // Edits are taken into the sync merge state as server edits (see crate::sync::settle).
-    crate::sync::settle(conn, &crate::sync::INTERACTIONS, id)?;
     let row = diesel::update(
         interactions::table
             .filter(interactions::id.eq(id))
@@ -104,7 +102,6 @@ pub fn update(
     .set((changes, interactions::updated_at.eq(diesel::dsl::now)))
     .returning(InteractionRow::as_returning())
     .get_result(conn)?;
-    crate::sync::settle(conn, &crate::sync::INTERACTIONS, id)?;
     Ok(row)
 }
 

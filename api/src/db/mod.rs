@@ -28,14 +28,13 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::error::ApiError;
-
 pub type PgPool = Pool<ConnectionManager<PgConnection>>;
 
 /// The migrations in `migrations/`, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("../migrations");
 
-/// A handle on the connection pool; its [`Db::run`] runs diesel code off the async threads.
+/// A handle on the connection pool. The layers above run their diesel code off the async
+/// threads with `Db::run` and `Db::transaction` (in `crate::error`, which maps the errors).
 #[derive(Clone)]
 pub struct Db {
     pool: PgPool,
@@ -91,29 +90,6 @@ impl Db {
         Ok(Db { pool })
     }
 
-    /// Runs `f` with a pooled connection on the blocking thread pool.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
-    {
-        let pool = self.pool.clone();
-        actix_web::web::block(move || {
-            let mut conn = pool.get()?;
-            f(&mut conn)
-        })
-        .await?
-    }
-
-    /// Runs `f` inside one transaction: all of it commits, or nothing does.
-    pub async fn transaction<T, F>(&self, f: F) -> Result<T, ApiError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&mut PgConnection) -> Result<T, ApiError> + Send + 'static,
-    {
-        self.run(move |conn| conn.transaction(f)).await
-    }
-
     /// (connections open, idle) for the metrics.
     pub fn pool_state(&self) -> (u32, u32) {
         let state = self.pool.state();
@@ -125,14 +101,23 @@ impl Db {
     }
 }
 
-/// Applies pending migrations; answers the versions it applied.
-pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<Vec<String>> {
+/// Applies pending migrations, then brings the synced tables' derived SQL (record types and
+/// view triggers, see `sync_views.sql`) in step with `synced`; answers the migration versions
+/// it applied.
+pub fn run_migrations(
+    conn: &mut PgConnection,
+    synced: &[&dyn sync::SyncedTable],
+) -> anyhow::Result<Vec<String>> {
     // Under an advisory lock, so several processes starting at once migrate once.
     diesel::sql_query("SELECT pg_advisory_lock(4242001)").execute(conn)?;
-    let applied: anyhow::Result<Vec<String>> = conn
+    let applied = conn
         .run_pending_migrations(MIGRATIONS)
         .map(|versions| versions.iter().map(|v| v.to_string()).collect())
-        .map_err(|e| anyhow::anyhow!("migration failed: {e}"));
+        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))
+        .and_then(|applied| {
+            sync::install_views(conn, synced).context("cannot bring the synced tables' views in step")?;
+            Ok(applied)
+        });
     diesel::sql_query("SELECT pg_advisory_unlock(4242001)").execute(conn)?;
     applied
 }
@@ -195,4 +180,46 @@ pub fn listen(conn: &mut PgConnection, channel: &'static str) -> QueryResult<()>
 pub fn ping(conn: &mut PgConnection) -> QueryResult<()> {
     diesel::sql_query("SELECT 1").execute(conn)?;
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod layering {
+    /// Where a layer's code (not its comments or tests) names a module of the crate not in
+    /// `allowed`.
+    fn names_outside(dir: &str, allowed: &[&str]) -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src")
+            .join(dir);
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            // Tests below `#[cfg(test)]` may name anything.
+            let code_part = text.split("#[cfg(test)]").next().unwrap_or("");
+            for (n, line) in code_part.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                for (at, _) in code.match_indices("crate::") {
+                    let rest = &code[at + "crate::".len()..];
+                    let module: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if !allowed.contains(&module.as_str()) {
+                        found.push(format!("{}:{}: crate::{module}", path.display(), n + 1));
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// Routes and sync over domain over db (docs/ARCHITECTURE.md): the data layer names
+    /// nothing above it, the domain layer neither the HTTP adapters nor sync's.
+    #[test]
+    fn layers_point_one_way() {
+        assert_eq!(names_outside("db", &["db"]), Vec::<String>::new());
+        let below_adapters = ["db", "domain", "error", "config"];
+        assert_eq!(names_outside("domain", &below_adapters), Vec::<String>::new());
+    }
 }

@@ -13,8 +13,6 @@ use diesel::sql_types::{
 };
 use uuid::Uuid;
 
-use crate::error::ApiError;
-
 /// The pending-reminder predicate; identical to the partial index's, so the index serves it.
 const PENDING: &str = "r.status = 'open' AND r.deleted_at IS NULL \
      AND (r.pushed_for IS NULL OR r.pushed_for < GREATEST(r.due_at, r.snoozed_until))";
@@ -59,7 +57,7 @@ pub fn lock_pending(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
     limit: i64,
-) -> Result<Vec<PendingReminder>, ApiError> {
+) -> QueryResult<Vec<PendingReminder>> {
     let sql = format!(
         "SELECT r.id, r.owner_id, r.contact_id, r.event_id, r.title, r.due_local, r.timezone, r.due_at, \
                 GREATEST(r.due_at, r.snoozed_until) AS fires_at, r.repeat_every, r.repeat_unit, r.origin, \
@@ -72,10 +70,10 @@ pub fn lock_pending(
          LIMIT $2 \
          FOR UPDATE OF r SKIP LOCKED"
     );
-    Ok(diesel::sql_query(sql)
+    diesel::sql_query(sql)
         .bind::<Timestamptz, _>(now)
         .bind::<BigInt, _>(limit)
-        .load(conn)?)
+        .load(conn)
 }
 
 /// One occurrence to queue, and where a repeating reminder moves next.
@@ -92,7 +90,7 @@ pub struct Occurrence {
 /// Queues one job per active device with a push token for each occurrence, marks the
 /// occurrences queued and moves repeating reminders to their next occurrence. Answers the
 /// number of jobs created (existing ones are left alone).
-pub fn queue_occurrences(conn: &mut PgConnection, occurrences: &[Occurrence]) -> Result<usize, ApiError> {
+pub fn queue_occurrences(conn: &mut PgConnection, occurrences: &[Occurrence]) -> QueryResult<usize> {
     if occurrences.is_empty() {
         return Ok(0);
     }
@@ -182,7 +180,7 @@ pub fn claim(
     lease_ms: i64,
     limit: i64,
     providers: &[String],
-) -> Result<Vec<ClaimedJob>, ApiError> {
+) -> QueryResult<Vec<ClaimedJob>> {
     let sql = format!(
         "WITH picked AS ( \
              SELECT j.id FROM push_jobs j JOIN devices d ON d.id = j.device_id \
@@ -197,17 +195,17 @@ pub fn claim(
                    d.push_provider, d.push_token, d.active",
         claimable("$4")
     );
-    Ok(diesel::sql_query(sql)
+    diesel::sql_query(sql)
         .bind::<Text, _>(worker)
         .bind::<BigInt, _>(lease_ms)
         .bind::<BigInt, _>(limit)
         .bind::<Array<Text>, _>(providers)
-        .load(conn)?)
+        .load(conn)
 }
 
 /// Jobs whose worker vanished (lease expired) go back to the queue, or aside as dead when
 /// they have had all their attempts. Answers (requeued, dead).
-pub fn recover_expired(conn: &mut PgConnection, max_attempts: i32) -> Result<(usize, usize), ApiError> {
+pub fn recover_expired(conn: &mut PgConnection, max_attempts: i32) -> QueryResult<(usize, usize)> {
     let dead = diesel::sql_query(
         "UPDATE push_jobs SET status = 'dead', locked_by = NULL, locked_until = NULL, updated_at = now(), \
                 last_error = COALESCE(last_error || '; ', '') || 'lease expired on the last attempt' \
@@ -249,7 +247,7 @@ pub fn finish(
     worker: &str,
     ends: &[(i64, JobEnd)],
     deactivate: &[Uuid],
-) -> Result<(), ApiError> {
+) -> QueryResult<()> {
     conn.transaction(|conn| {
         let delivered: Vec<i64> = ends
             .iter()
@@ -298,15 +296,15 @@ pub fn finish(
 
 /// Gives jobs back to the queue untouched (the attempt is not counted): a worker stopping
 /// before it could send them.
-pub fn release(conn: &mut PgConnection, worker: &str, ids: &[i64]) -> Result<usize, ApiError> {
-    Ok(diesel::sql_query(
+pub fn release(conn: &mut PgConnection, worker: &str, ids: &[i64]) -> QueryResult<usize> {
+    diesel::sql_query(
         "UPDATE push_jobs SET status = 'queued', attempts = GREATEST(attempts - 1, 0), locked_by = NULL, \
                 locked_until = NULL, run_at = now(), updated_at = now() \
          WHERE id = ANY($2) AND status = 'running' AND locked_by = $1",
     )
     .bind::<Text, _>(worker)
     .bind::<Array<BigInt>, _>(ids)
-    .execute(conn)?)
+    .execute(conn)
 }
 
 #[derive(QueryableByName)]
@@ -319,10 +317,7 @@ struct Wake {
 /// `providers`: a pending reminder firing, a claimable job's retry time, or a lease running
 /// out. Jobs of other providers are left out, or a worker that cannot send them would
 /// wake for them again and again.
-pub fn next_work_at(
-    conn: &mut PgConnection,
-    providers: &[String],
-) -> Result<Option<DateTime<Utc>>, ApiError> {
+pub fn next_work_at(conn: &mut PgConnection, providers: &[String]) -> QueryResult<Option<DateTime<Utc>>> {
     let sql = format!(
         "SELECT LEAST( \
              (SELECT min(GREATEST(r.due_at, r.snoozed_until)) FROM reminders r WHERE {PENDING}), \
@@ -350,23 +345,23 @@ pub struct QueueDepth {
 
 /// Queued jobs per device provider (due now or waiting for a retry), and the age of the
 /// oldest: what shows jobs piling up for a provider no worker can send through.
-pub fn queue_depths(conn: &mut PgConnection) -> Result<Vec<QueueDepth>, ApiError> {
-    Ok(diesel::sql_query(
+pub fn queue_depths(conn: &mut PgConnection) -> QueryResult<Vec<QueueDepth>> {
+    diesel::sql_query(
         "SELECT COALESCE(d.push_provider, 'none') AS provider, count(*) AS queued, \
                 EXTRACT(EPOCH FROM now() - min(j.created_at))::float8 AS oldest_age_secs \
          FROM push_jobs j JOIN devices d ON d.id = j.device_id \
          WHERE j.status = 'queued' \
          GROUP BY 1",
     )
-    .load(conn)?)
+    .load(conn)
 }
 
 /// Forgets finished jobs (delivered, dead, dropped) last touched before `before`. The
 /// reminders keep `pushed_for`, so a forgotten occurrence is not queued again.
-pub fn purge_finished(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<usize, ApiError> {
-    Ok(diesel::sql_query(
+pub fn purge_finished(conn: &mut PgConnection, before: DateTime<Utc>) -> QueryResult<usize> {
+    diesel::sql_query(
         "DELETE FROM push_jobs WHERE status IN ('delivered', 'dead', 'dropped') AND updated_at < $1",
     )
     .bind::<Timestamptz, _>(before)
-    .execute(conn)?)
+    .execute(conn)
 }

@@ -132,8 +132,6 @@ pub fn update(
     id: Uuid,
     changes: &ReminderChanges,
 ) -> QueryResult<ReminderRow> {
-    // Edits are taken into the sync merge state as server edits (see crate::sync::settle).
-    crate::sync::settle(conn, &crate::sync::REMINDERS, id)?;
     let row = diesel::update(
         reminders::table
             .filter(reminders::id.eq(id))
@@ -143,7 +141,6 @@ pub fn update(
     .set((changes, reminders::updated_at.eq(diesel::dsl::now)))
     .returning(ReminderRow::as_returning())
     .get_result(conn)?;
-    crate::sync::settle(conn, &crate::sync::REMINDERS, id)?;
     Ok(row)
 }
 

@@ -5,7 +5,6 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::schema::{login_failures, refresh_tokens, sessions};
-use crate::error::ApiError;
 
 /// Opens a session for `user_id` with its first refresh token.
 pub fn open(
@@ -14,7 +13,7 @@ pub fn open(
     user_agent: Option<&str>,
     token_hash: &[u8],
     expires_at: DateTime<Utc>,
-) -> Result<Uuid, ApiError> {
+) -> QueryResult<Uuid> {
     conn.transaction(|conn| {
         let session_id = Uuid::now_v7();
         diesel::insert_into(sessions::table)
@@ -37,14 +36,14 @@ pub fn open(
 
 /// True when the session exists, belongs to `user_id` and was not revoked. Called for every
 /// authenticated request, so that logout and account deletion end access tokens at once.
-pub fn is_active(conn: &mut PgConnection, session_id: Uuid, user_id: Uuid) -> Result<bool, ApiError> {
-    Ok(diesel::select(diesel::dsl::exists(
+pub fn is_active(conn: &mut PgConnection, session_id: Uuid, user_id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
         sessions::table
             .filter(sessions::id.eq(session_id))
             .filter(sessions::user_id.eq(user_id))
             .filter(sessions::revoked_at.is_null()),
     ))
-    .get_result(conn)?)
+    .get_result(conn)
 }
 
 /// What presenting a refresh token led to.
@@ -77,7 +76,7 @@ pub fn rotate(
     successor_hash: &[u8],
     new_expires_at: DateTime<Utc>,
     reuse_grace: std::time::Duration,
-) -> Result<Rotation, ApiError> {
+) -> QueryResult<Rotation> {
     conn.transaction(|conn| {
         let found: Option<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> = refresh_tokens::table
             .filter(refresh_tokens::token_hash.eq(presented_hash))
@@ -139,19 +138,19 @@ fn successor_is_current(
     session_id: Uuid,
     successor_hash: &[u8],
     now: DateTime<Utc>,
-) -> Result<bool, ApiError> {
-    Ok(diesel::select(diesel::dsl::exists(
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
         refresh_tokens::table
             .find(successor_hash)
             .filter(refresh_tokens::session_id.eq(session_id))
             .filter(refresh_tokens::used_at.is_null())
             .filter(refresh_tokens::expires_at.gt(now)),
     ))
-    .get_result(conn)?)
+    .get_result(conn)
 }
 
 /// Revokes a session: its access tokens and refresh tokens stop working.
-pub fn revoke(conn: &mut PgConnection, session_id: Uuid, reason: &str) -> Result<(), ApiError> {
+pub fn revoke(conn: &mut PgConnection, session_id: Uuid, reason: &str) -> QueryResult<()> {
     diesel::update(
         sessions::table
             .find(session_id)
@@ -171,7 +170,7 @@ pub fn recent_failures(
     email_lower: &str,
     client_ip: &str,
     since: DateTime<Utc>,
-) -> Result<(i64, i64), ApiError> {
+) -> QueryResult<(i64, i64)> {
     let by_email = login_failures::table
         .filter(login_failures::email_lower.eq(email_lower))
         .filter(login_failures::failed_at.gt(since))
@@ -185,7 +184,7 @@ pub fn recent_failures(
     Ok((by_email, by_ip))
 }
 
-pub fn record_failure(conn: &mut PgConnection, email_lower: &str, client_ip: &str) -> Result<(), ApiError> {
+pub fn record_failure(conn: &mut PgConnection, email_lower: &str, client_ip: &str) -> QueryResult<()> {
     diesel::insert_into(login_failures::table)
         .values((
             login_failures::email_lower.eq(email_lower),
@@ -196,7 +195,7 @@ pub fn record_failure(conn: &mut PgConnection, email_lower: &str, client_ip: &st
 }
 
 /// A successful login forgets the failures counted against that email.
-pub fn clear_failures(conn: &mut PgConnection, email_lower: &str) -> Result<(), ApiError> {
+pub fn clear_failures(conn: &mut PgConnection, email_lower: &str) -> QueryResult<()> {
     diesel::delete(login_failures::table.filter(login_failures::email_lower.eq(email_lower)))
         .execute(conn)?;
     Ok(())
@@ -204,7 +203,7 @@ pub fn clear_failures(conn: &mut PgConnection, email_lower: &str) -> Result<(), 
 
 /// Housekeeping: forgets failures older than `before`, refresh tokens expired before it and
 /// sessions revoked before it. Answers the number of rows removed.
-pub fn purge(conn: &mut PgConnection, before: DateTime<Utc>) -> Result<usize, ApiError> {
+pub fn purge(conn: &mut PgConnection, before: DateTime<Utc>) -> QueryResult<usize> {
     let failures =
         diesel::delete(login_failures::table.filter(login_failures::failed_at.lt(before))).execute(conn)?;
     let tokens =

@@ -17,7 +17,26 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::schema::{devices, sync_conflicts, sync_horizon};
-use crate::sync::{Collection, COLLECTIONS};
+
+/// A synced table as this layer sees it. The synced collections (`crate::domain::synced`)
+/// describe themselves with it, so the data layer reads and writes them knowing nothing of
+/// the layers above.
+pub trait SyncedTable: Sync {
+    /// The collection's wire name, as the change feed and the conflict history record it.
+    fn name(&self) -> &'static str;
+    fn table(&self) -> &'static str;
+    /// The column the record id is in.
+    fn key(&self) -> &'static str;
+    /// The column holding the user a new record belongs to, if the table has one.
+    fn owner_column(&self) -> Option<&'static str>;
+    /// Whether the table has `deleted_at` (records can be deleted and restored).
+    fn deletable(&self) -> bool;
+    /// The columns pull shows, in their order.
+    fn record_columns(&self) -> Vec<&'static str>;
+    /// The columns sync reads besides the record: the key, who may see and write the row,
+    /// and its times.
+    fn meta_columns(&self) -> &'static [&'static str];
+}
 
 #[derive(QueryableByName)]
 struct RowJson {
@@ -34,11 +53,11 @@ struct RowJson {
 /// A synced row as stored, left unparsed where pull can pass it on as it is.
 #[derive(Debug, Clone)]
 pub struct SyncedRow {
-    /// The columns pull shows (`Collection::record_columns`) as a JSON object. Not read
+    /// The columns pull shows (`SyncedTable::record_columns`) as a JSON object. Not read
     /// (`None`) by [`rows_by_ids`] when the row has a view.
     pub record: Option<String>,
     /// The key, who may see and write the row, `updated_at` and `deleted_at`
-    /// (`Collection::meta_columns`).
+    /// (`SyncedTable::meta_columns`).
     pub meta: Map<String, Value>,
     /// The merge state as the JSON text of sync-core's `RecordState` (`{}` for a row never
     /// synced). Not read (`None`) by [`rows_by_ids`] when the row has a view.
@@ -86,7 +105,7 @@ fn json_of<'a>(columns: impl IntoIterator<Item = &'a str>) -> Result<String, die
 
 /// The select list of a synced row: record, meta, the merge state as text and the view.
 /// With `all`, record and state always; else only for rows without a view.
-fn synced_row(coll: &Collection, all: bool) -> Result<String, diesel::result::Error> {
+fn synced_row(coll: &dyn SyncedTable, all: bool) -> Result<String, diesel::result::Error> {
     let (open, close) = if all {
         ("", "")
     } else {
@@ -119,10 +138,41 @@ fn column(name: &str) -> Result<&str, diesel::result::Error> {
     }
 }
 
+/// The SQL that follows from the synced tables' record columns (`sync_views.sql`: each
+/// table's record type and view trigger), for `tables`.
+pub fn views_sql(tables: &[&dyn SyncedTable]) -> Result<String, diesel::result::Error> {
+    let values = tables
+        .iter()
+        .map(|t| {
+            let columns = t
+                .record_columns()
+                .into_iter()
+                .map(|c| column(c).map(|c| format!("'{c}'")))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(format!(
+                "('{}', ARRAY[{}]::text[])",
+                column(t.table())?,
+                columns.join(", ")
+            ))
+        })
+        .collect::<Result<Vec<_>, diesel::result::Error>>()?;
+    Ok(include_str!("sync_views.sql").replace("/* tables */", &values.join(",\n        ")))
+}
+
+/// Brings each synced table's record type and view trigger in step with its declared
+/// record columns (nothing is done for a table already in step).
+pub fn install_views(
+    conn: &mut PgConnection,
+    tables: &[&dyn SyncedTable],
+) -> Result<(), diesel::result::Error> {
+    diesel::sql_query(views_sql(tables)?).execute(conn)?;
+    Ok(())
+}
+
 /// The row of `id`, locked until the transaction ends (any owner: the caller checks access).
 pub fn lock_row(
     conn: &mut PgConnection,
-    coll: &Collection,
+    coll: &dyn SyncedTable,
     id: Uuid,
 ) -> Result<Option<SyncedRow>, diesel::result::Error> {
     Ok(lock_rows(conn, coll, &[id])?.pop())
@@ -132,14 +182,14 @@ pub fn lock_row(
 /// pushes lock common rows in the same order).
 pub fn lock_rows(
     conn: &mut PgConnection,
-    coll: &Collection,
+    coll: &dyn SyncedTable,
     ids: &[Uuid],
 ) -> Result<Vec<SyncedRow>, diesel::result::Error> {
     let sql = format!(
         "SELECT {} FROM {} t WHERE t.{key} = ANY($1) ORDER BY t.{key} FOR UPDATE",
         synced_row(coll, true)?,
-        coll.table,
-        key = coll.key
+        coll.table(),
+        key = coll.key()
     );
     let rows = diesel::sql_query(sql)
         .bind::<Array<SqlUuid>, _>(ids)
@@ -151,7 +201,7 @@ pub fn lock_rows(
 /// row, else only of rows without a view.
 pub fn rows_by_ids(
     conn: &mut PgConnection,
-    coll: &Collection,
+    coll: &dyn SyncedTable,
     ids: &[Uuid],
     all: bool,
 ) -> Result<Vec<SyncedRow>, diesel::result::Error> {
@@ -161,8 +211,8 @@ pub fn rows_by_ids(
     let sql = format!(
         "SELECT {} FROM unnest($1::uuid[]) AS k(id) JOIN {} t ON t.{} = k.id",
         synced_row(coll, all)?,
-        coll.table,
-        coll.key
+        coll.table(),
+        coll.key()
     );
     let rows = diesel::sql_query(sql)
         .bind::<Array<SqlUuid>, _>(ids)
@@ -227,14 +277,16 @@ struct CatalogColumn {
 /// Table, then column: its type.
 type ColumnTypes = HashMap<String, HashMap<String, ColumnType>>;
 
-/// The column types of the synced tables, read from the catalog at the first batched write
-/// and kept: migrations run before the server serves, so they do not change while it runs.
-fn column_types(conn: &mut PgConnection) -> Result<Arc<ColumnTypes>, diesel::result::Error> {
+/// The column types of the synced tables, each read from the catalog at its first batched
+/// write and kept: migrations run before the server serves, so they do not change while it
+/// runs.
+fn column_types(conn: &mut PgConnection, table: &str) -> Result<Arc<ColumnTypes>, diesel::result::Error> {
     static TYPES: Mutex<Option<Arc<ColumnTypes>>> = Mutex::new(None);
-    if let Some(types) = TYPES.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+    let known = TYPES.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if let Some(types) = known.as_ref().filter(|t| t.contains_key(table)) {
         return Ok(types.clone());
     }
-    let tables: Vec<&str> = COLLECTIONS.iter().map(|c| c.table).collect();
+    let tables = vec![table];
     let rows: Vec<CatalogColumn> = diesel::sql_query(
         "SELECT c.relname::text AS table_name, a.attname::text AS column_name, \
                 format_type(a.atttypid, NULL) AS type_name, t.typcategory = 'A' AS array \
@@ -253,6 +305,11 @@ fn column_types(conn: &mut PgConnection) -> Result<Arc<ColumnTypes>, diesel::res
             json,
         };
         types.entry(r.table_name).or_default().insert(r.column_name, ty);
+    }
+    if let Some(known) = known {
+        for (table, columns) in known.iter() {
+            types.entry(table.clone()).or_insert_with(|| columns.clone());
+        }
     }
     let types = Arc::new(types);
     *TYPES.lock().unwrap_or_else(|e| e.into_inner()) = Some(types.clone());
@@ -320,7 +377,7 @@ struct Batch<'a> {
 
 impl<'a> Batch<'a> {
     fn new(
-        coll: &Collection,
+        coll: &dyn SyncedTable,
         types: &ColumnTypes,
         shape: &[&str],
         rows: &[&'a RowWrite<'a>],
@@ -328,8 +385,8 @@ impl<'a> Batch<'a> {
     ) -> Result<Self, diesel::result::Error> {
         let unknown = |what: String| diesel::result::Error::QueryBuilderError(what.into());
         let table = types
-            .get(coll.table)
-            .ok_or_else(|| unknown(format!("no table {}", coll.table)))?;
+            .get(coll.table())
+            .ok_or_else(|| unknown(format!("no table {}", coll.table())))?;
         let mut params = vec![Param::Uuids(rows.iter().map(|r| r.id).collect())];
         let mut names = vec!["k".to_owned()];
         if with_owner {
@@ -340,7 +397,7 @@ impl<'a> Batch<'a> {
         for (i, name) in shape.iter().enumerate() {
             let ty = table
                 .get(*name)
-                .ok_or_else(|| unknown(format!("no column {}.{name}", coll.table)))?;
+                .ok_or_else(|| unknown(format!("no column {}.{name}", coll.table())))?;
             params.push(Param::Texts(
                 rows.iter()
                     .map(|r| r.values.get(*name).and_then(|v| text_input(v, ty)))
@@ -391,12 +448,12 @@ impl<'a> Batch<'a> {
 /// columns and their [`Batch`].
 fn write_by_shape(
     conn: &mut PgConnection,
-    coll: &Collection,
+    coll: &dyn SyncedTable,
     rows: &[RowWrite],
     with_owner: bool,
     sql: impl Fn(&[&str], &Batch) -> String,
 ) -> Result<(), diesel::result::Error> {
-    let types = column_types(conn)?;
+    let types = column_types(conn, coll.table())?;
     for (shape, members) in by_shape(rows) {
         let shape = shape.into_iter().map(column).collect::<Result<Vec<_>, _>>()?;
         let batch = Batch::new(coll, &types, &shape, &members, with_owner)?;
@@ -409,12 +466,12 @@ fn write_by_shape(
 /// Inserts records created by a push, one statement per shape of values.
 pub fn insert_rows(
     conn: &mut PgConnection,
-    coll: &Collection,
+    coll: &dyn SyncedTable,
     rows: &[RowWrite],
 ) -> Result<(), diesel::result::Error> {
-    let owner = coll.owner_column().filter(|o| *o != coll.key);
+    let owner = coll.owner_column().filter(|o| *o != coll.key());
     write_by_shape(conn, coll, rows, owner.is_some(), |shape, batch| {
-        let mut columns: Vec<&str> = [coll.key].into_iter().chain(owner).collect();
+        let mut columns: Vec<&str> = [coll.key()].into_iter().chain(owner).collect();
         let mut selects: Vec<String> = vec!["u.k".into()];
         if owner.is_some() {
             selects.push("u.o".into());
@@ -423,13 +480,13 @@ pub fn insert_rows(
         selects.extend(batch.values.iter().cloned());
         columns.extend(["sync_state", "sync_view"]);
         selects.extend(["u.st".to_owned(), "u.vw".to_owned()]);
-        if coll.deletable {
+        if coll.deletable() {
             columns.push("deleted_at");
             selects.push("CASE WHEN u.del THEN now() END".into());
         }
         format!(
             "INSERT INTO {table} ({columns}) SELECT {selects} FROM {source}",
-            table = coll.table,
+            table = coll.table(),
             columns = columns.join(", "),
             selects = selects.join(", "),
             source = batch.source,
@@ -440,7 +497,7 @@ pub fn insert_rows(
 /// Writes the merged values, states and views of existing records, one statement per shape.
 pub fn update_rows(
     conn: &mut PgConnection,
-    coll: &Collection,
+    coll: &dyn SyncedTable,
     rows: &[RowWrite],
 ) -> Result<(), diesel::result::Error> {
     write_by_shape(conn, coll, rows, false, |shape, batch| {
@@ -452,13 +509,13 @@ pub fn update_rows(
         sets.push("sync_state = u.st".into());
         sets.push("sync_view = u.vw".into());
         sets.push("updated_at = now()".into());
-        if coll.deletable {
+        if coll.deletable() {
             sets.push("deleted_at = CASE WHEN u.del THEN coalesce(t.deleted_at, now()) END".into());
         }
         format!(
             "UPDATE {table} AS t SET {sets} FROM {source} WHERE t.{key} = u.k",
-            table = coll.table,
-            key = coll.key,
+            table = coll.table(),
+            key = coll.key(),
             sets = sets.join(", "),
             source = batch.source,
         )
@@ -468,13 +525,14 @@ pub fn update_rows(
 /// Stores a record's merge state and view only (its columns are unchanged).
 pub fn set_state(
     conn: &mut PgConnection,
-    coll: &Collection,
+    coll: &dyn SyncedTable,
     id: Uuid,
     write: &StateWrite,
 ) -> Result<(), diesel::result::Error> {
     let sql = format!(
         "UPDATE {} SET sync_state = $1, sync_view = $3 WHERE {} = $2",
-        coll.table, coll.key
+        coll.table(),
+        coll.key()
     );
     diesel::sql_query(sql)
         .bind::<Text, _>(write.state.get())
@@ -803,6 +861,7 @@ struct Boundary {
 /// Answers how many rows went.
 pub fn collect_tombstones(
     conn: &mut PgConnection,
+    tables: &[&dyn SyncedTable],
     cutoff: DateTime<Utc>,
 ) -> Result<usize, diesel::result::Error> {
     conn.transaction(|conn| {
@@ -836,16 +895,16 @@ pub fn collect_tombstones(
         .bind::<BigInt, _>(xid)
         .bind::<BigInt, _>(seq)
         .execute(conn)?;
-        for coll in COLLECTIONS {
+        for coll in tables {
             removed += diesel::sql_query(format!(
                 "DELETE FROM sync_changes c WHERE c.collection = $3 AND (c.xid, c.seq) <= ($1, $2) \
                  AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.{key} = c.record_id)",
-                table = coll.table,
-                key = coll.key
+                table = coll.table(),
+                key = coll.key()
             ))
             .bind::<BigInt, _>(xid)
             .bind::<BigInt, _>(seq)
-            .bind::<Text, _>(coll.name)
+            .bind::<Text, _>(coll.name())
             .execute(conn)?;
         }
         diesel::sql_query(

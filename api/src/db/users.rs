@@ -143,10 +143,8 @@ pub fn update_card(conn: &mut PgConnection, owner: Uuid, changes: &CardChanges) 
     if changes.is_empty() {
         return Ok(());
     }
-    crate::sync::settle(conn, &crate::sync::PROFILE, owner)?;
     diesel::update(profile_cards::table.find(owner))
         .set((changes, profile_cards::updated_at.eq(diesel::dsl::now)))
         .execute(conn)?;
-    crate::sync::settle(conn, &crate::sync::PROFILE, owner)?;
     Ok(())
 }

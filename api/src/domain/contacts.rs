@@ -1,14 +1,40 @@
-//! Contacts: the side effects of a contact's changes, the same for the REST API, imports,
-//! card exchanges and sync push.
+//! Contacts and their interactions: updates made outside sync, and the side effects of a
+//! contact's changes, the same for the REST API, imports, card exchanges and sync push.
 
 use chrono::Utc;
 use diesel::PgConnection;
 use uuid::Uuid;
 
 use crate::db;
-use crate::db::contacts::ContactRow;
+use crate::db::contacts::{ContactChanges, ContactRow};
+use crate::db::interactions::{InteractionChanges, InteractionRow};
+use crate::domain::synced::{settled, CONTACTS, INTERACTIONS};
 use crate::domain::{keep_in_touch_due, Region, TimeZone};
 use crate::error::ApiError;
+
+/// Updates my contact `id` (REST, imports, card exchanges), settled into its merge state.
+pub fn update(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    id: Uuid,
+    changes: &ContactChanges,
+) -> diesel::QueryResult<ContactRow> {
+    settled(conn, &CONTACTS, id, |conn| {
+        db::contacts::update(conn, owner, id, changes)
+    })
+}
+
+/// Updates my interaction `id` over REST, settled into its merge state.
+pub fn update_interaction(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    id: Uuid,
+    changes: &InteractionChanges,
+) -> diesel::QueryResult<InteractionRow> {
+    settled(conn, &INTERACTIONS, id, |conn| {
+        db::interactions::update(conn, owner, id, changes)
+    })
+}
 
 /// Keeps the contact's one open keep-in-touch reminder in step with its cadence: due
 /// `keep_in_touch_days` after the last interaction (or from now when there is none), titled

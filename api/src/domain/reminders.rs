@@ -1,14 +1,31 @@
-//! Reminders: how often one may repeat, and what completing one does. The REST API, sync
-//! push and the push scheduler use these rules.
+//! Reminders: how often one may repeat, what completing one does, and updates made outside
+//! sync. The REST API, sync push and the push scheduler use these rules.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::PgConnection;
+use uuid::Uuid;
 
+use crate::db;
+use crate::db::reminders::{ReminderChanges, ReminderRow};
+use crate::domain::synced::{settled, REMINDERS};
 use crate::domain::{next_repeat_after, InvalidValue, TimeZone};
 
 /// The longest repeat period, in units.
 pub const REPEAT_EVERY_MAX: i64 = 365;
 pub const REPEAT_UNITS: [&str; 3] = ["days", "weeks", "months"];
 pub const STATUSES: [&str; 3] = ["open", "done", "cancelled"];
+
+/// Updates my reminder `id` over REST, settled into its merge state.
+pub fn update(
+    conn: &mut PgConnection,
+    owner: Uuid,
+    id: Uuid,
+    changes: &ReminderChanges,
+) -> diesel::QueryResult<ReminderRow> {
+    settled(conn, &REMINDERS, id, |conn| {
+        db::reminders::update(conn, owner, id, changes)
+    })
+}
 
 /// A repeat period: every `every` (1 to [`REPEAT_EVERY_MAX`]) `unit`.
 pub fn repeat(every: i64, unit: &str) -> Result<(i32, String), InvalidValue> {

@@ -193,7 +193,10 @@ async fn run(
             Ok(false) => {
                 let db = ctx.db.clone();
                 let sendable = ctx.sendable.clone();
-                match db.run(move |conn| push_jobs::next_work_at(conn, &sendable)).await {
+                match db
+                    .run(move |conn| Ok(push_jobs::next_work_at(conn, &sendable)?))
+                    .await
+                {
                     Ok(Some(at)) => (at - Utc::now())
                         .to_std()
                         .unwrap_or(Duration::ZERO)
@@ -235,7 +238,7 @@ async fn step(ctx: &Arc<Context>, name: &str, stop: &mut watch::Receiver<bool>) 
     let max_attempts = ctx.settings.max_attempts;
     let (requeued, dead) = ctx
         .db
-        .run(move |conn| push_jobs::recover_expired(conn, max_attempts))
+        .run(move |conn| Ok(push_jobs::recover_expired(conn, max_attempts)?))
         .await?;
     if requeued + dead > 0 {
         ctx.metrics.dead.inc_by(dead as u64);
@@ -247,7 +250,7 @@ async fn step(ctx: &Arc<Context>, name: &str, stop: &mut watch::Receiver<bool>) 
     let sendable = ctx.sendable.clone();
     let jobs = ctx
         .db
-        .run(move |conn| push_jobs::claim(conn, &worker, lease_ms, batch, &sendable))
+        .run(move |conn| Ok(push_jobs::claim(conn, &worker, lease_ms, batch, &sendable)?))
         .await?;
     if jobs.is_empty() {
         return Ok(fired > 0);
@@ -289,14 +292,14 @@ async fn deliver(
                 deactivate.extend(device);
             }
             ctx.db
-                .run(move |conn| push_jobs::finish(conn, &worker, &ends, &deactivate))
+                .run(move |conn| Ok(push_jobs::finish(conn, &worker, &ends, &deactivate)?))
                 .await
         }
         None => {
             let ids: Vec<i64> = jobs.iter().map(|j| j.id).collect();
             let released = ctx
                 .db
-                .run(move |conn| push_jobs::release(conn, &worker, &ids))
+                .run(move |conn| Ok(push_jobs::release(conn, &worker, &ids)?))
                 .await?;
             tracing::warn!(worker = %name, released, "stopping: push jobs not finished in time were released");
             Ok(())

@@ -386,7 +386,10 @@ async fn exchange(
             let card = db::attendances::find_shared_card(conn, me, event_id, attendee_id)?;
             if let Some(existing) = db::contacts::find_exchanged(conn, me, event_id, card.user_id)? {
                 let changes = card_changes(&card, Some(&existing));
-                return Ok((db::contacts::update(conn, me, existing.id, &changes)?, false));
+                return Ok((
+                    crate::domain::contacts::update(conn, me, existing.id, &changes)?,
+                    false,
+                ));
             }
             let c = card_changes(&card, None);
             let user = db::users::find(conn, me)?;
@@ -426,7 +429,10 @@ async fn exchange(
                     let existing = db::contacts::find_exchanged(conn, me, event_id, card.user_id)?
                         .ok_or_else(|| ApiError::internal("exchanged contact vanished"))?;
                     let changes = card_changes(&card, Some(&existing));
-                    Ok((db::contacts::update(conn, me, existing.id, &changes)?, false))
+                    Ok((
+                        crate::domain::contacts::update(conn, me, existing.id, &changes)?,
+                        false,
+                    ))
                 }
             }
         })

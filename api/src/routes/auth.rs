@@ -105,7 +105,15 @@ async fn issue_tokens(
     let expires = Utc::now() + state.settings.refresh_token_ttl;
     let session_id = state
         .db
-        .run(move |conn| db::sessions::open(conn, user_id, agent.as_deref(), &hash, expires))
+        .run(move |conn| {
+            Ok(db::sessions::open(
+                conn,
+                user_id,
+                agent.as_deref(),
+                &hash,
+                expires,
+            )?)
+        })
         .await?;
     let access = state.jwt.issue(user_id, session_id)?;
     Ok((access, refresh_token, session_id))
@@ -229,7 +237,7 @@ async fn login(
         _ => {
             state
                 .db
-                .run(move |conn| db::sessions::record_failure(conn, &email_lower, &client_ip))
+                .run(move |conn| Ok(db::sessions::record_failure(conn, &email_lower, &client_ip)?))
                 .await?;
             return Err(ApiError::unauthorized(
                 "invalid_credentials",
@@ -273,7 +281,11 @@ async fn refresh(state: State, body: web::Json<RefreshRequest>) -> Result<HttpRe
     let grace = state.settings.refresh_reuse_grace;
     let outcome = state
         .db
-        .run(move |conn| db::sessions::rotate(conn, &presented, &successor, expires, grace))
+        .run(move |conn| {
+            Ok(db::sessions::rotate(
+                conn, &presented, &successor, expires, grace,
+            )?)
+        })
         .await?;
     let (session_id, user_id) = match outcome {
         Rotation::Rotated { session_id, user_id } => (session_id, user_id),
@@ -322,7 +334,7 @@ async fn refresh(state: State, body: web::Json<RefreshRequest>) -> Result<HttpRe
 async fn logout(state: State, auth: AuthUser) -> Result<HttpResponse, ApiError> {
     state
         .db
-        .run(move |conn| db::sessions::revoke(conn, auth.session_id, "logout"))
+        .run(move |conn| Ok(db::sessions::revoke(conn, auth.session_id, "logout")?))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

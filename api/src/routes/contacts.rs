@@ -385,7 +385,7 @@ async fn patch_contact(
             errors.into_result()?;
             check_event(conn, owner, changes.met_at_event_id)?;
             let cadence_changed = changes.keep_in_touch_days.is_some() || changes.name.is_some();
-            let row = db::contacts::update(conn, owner, id, &changes)?;
+            let row = crate::domain::contacts::update(conn, owner, id, &changes)?;
             if cadence_changed {
                 contacts::refresh_keep_in_touch(conn, owner, &row)?;
             }

@@ -231,7 +231,7 @@ fn import(
         match slot.existing {
             None => new.push(new_contact(owner, slot.data)),
             Some(id) => {
-                db::contacts::update(conn, owner, id, &changes(slot.data))?;
+                crate::domain::contacts::update(conn, owner, id, &changes(slot.data))?;
             }
         }
     }

@@ -323,7 +323,7 @@ async fn patch_event(
             let starts = changes.starts_at.unwrap_or(current.starts_at);
             let ends = changes.ends_at.unwrap_or(current.ends_at);
             check_times(starts, ends)?;
-            let row = db::events::update(conn, me, id, &changes)?;
+            let row = crate::domain::events::update(conn, me, id, &changes)?;
             if changes.capacity.is_some() {
                 // More places (or no limit any more): the waitlist moves up.
                 crate::domain::attendances::free_places(conn, id, row.capacity)?;

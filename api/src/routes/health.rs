@@ -34,7 +34,10 @@ async fn readyz(state: State) -> Result<HttpResponse, ApiError> {
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Metrics", content_type = "text/plain")))]
 #[get("/metrics")]
 async fn metrics(state: State) -> Result<HttpResponse, ApiError> {
-    let queue = state.db.run(crate::db::push_jobs::queue_depths).await?;
+    let queue = state
+        .db
+        .run(|conn| Ok(crate::db::push_jobs::queue_depths(conn)?))
+        .await?;
     let body = state.metrics.render(state.db.pool_state(), &queue)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"))

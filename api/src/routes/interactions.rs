@@ -212,7 +212,7 @@ async fn patch_interaction(
             let changes = parse(&input, &mut errors);
             errors.into_result()?;
             check_event(conn, owner, changes.event_id)?;
-            let row = db::interactions::update(conn, owner, id, &changes)?;
+            let row = crate::domain::contacts::update_interaction(conn, owner, id, &changes)?;
             contacts::after_interactions_changed(conn, owner, row.contact_id)?;
             Ok(row)
         })

@@ -200,7 +200,7 @@ async fn patch_me(state: State, auth: AuthUser, body: web::Json<MePatch>) -> Res
         .db
         .transaction(move |conn| {
             db::users::update(conn, user_id, &user)?;
-            Ok(db::users::update_card(conn, user_id, &card)?)
+            Ok(crate::domain::profile::update_card(conn, user_id, &card)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(load(&state, user_id).await?))

@@ -392,7 +392,7 @@ async fn patch_reminder(
             }
             errors.into_result()?;
             check_links(conn, owner, changes.contact_id, changes.event_id)?;
-            Ok(db::reminders::update(conn, owner, id, &changes)?)
+            Ok(crate::domain::reminders::update(conn, owner, id, &changes)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(reminder_view(row)))
@@ -455,7 +455,7 @@ async fn complete_reminder(
                     ..Default::default()
                 },
             };
-            Ok(db::reminders::update(conn, owner, id, &changes)?)
+            Ok(crate::domain::reminders::update(conn, owner, id, &changes)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(reminder_view(row)))
@@ -515,7 +515,7 @@ async fn snooze_reminder(
                 snoozed_until: Some(Some(until)),
                 ..Default::default()
             };
-            Ok(db::reminders::update(conn, owner, id, &changes)?)
+            Ok(crate::domain::reminders::update(conn, owner, id, &changes)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(reminder_view(row)))

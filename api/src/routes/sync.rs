@@ -19,11 +19,11 @@ use uuid::Uuid;
 use super::{Page, State};
 use crate::auth::AuthUser;
 use crate::db::sync::ConflictRow;
+use crate::domain::synced::{millis, MIN_SCHEMA_VERSION, SCHEMA_VERSION};
 use crate::error::{extract, ApiError};
 use crate::sync::listener::Wake;
 use crate::sync::pull::{self, PullPage};
 use crate::sync::push::{self, PushAnswer, PushContext};
-use crate::sync::{millis, MIN_SCHEMA_VERSION, SCHEMA_VERSION};
 
 /// Push bodies may be up to 5 MiB.
 pub const PUSH_LIMIT: usize = 5 * 1024 * 1024;

@@ -23,9 +23,10 @@ use sync_core::SyncSchema;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{empty_object, reconcile, stored_state, uuid_of, Access, Collection, PullView};
 use crate::db;
 use crate::db::sync::{Position, SyncedRow};
+use crate::domain::synced;
+use crate::domain::synced::{empty_object, reconcile, stored_state, uuid_of, Access, Collection, PullView};
 use crate::error::ApiError;
 
 /// One record in a pull.
@@ -299,7 +300,7 @@ pub fn pull(
             let mut order: Vec<(&'static Collection, Uuid)> = Vec::with_capacity(rows.len());
             let mut seen: HashMap<(&'static str, Uuid), usize> = HashMap::with_capacity(rows.len());
             for row in rows.iter().rev() {
-                let Some(coll) = super::collection(&row.collection) else {
+                let Some(coll) = synced::collection(&row.collection) else {
                     continue;
                 };
                 if seen.insert((coll.name, row.record_id), order.len()).is_none() {
@@ -309,7 +310,7 @@ pub fn pull(
             order.reverse();
             let mut loaded: HashMap<(&'static str, Uuid), (SyncedRow, Option<PullView>)> =
                 HashMap::with_capacity(order.len());
-            for coll in super::COLLECTIONS {
+            for coll in synced::COLLECTIONS {
                 let ids: Vec<Uuid> = order
                     .iter()
                     .filter(|(c, _)| c.name == coll.name)

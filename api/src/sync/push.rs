@@ -17,13 +17,14 @@ use uuid::Uuid;
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{
-    column_value, conflict_row, element, reconcile, stored_state, uuid_of, Access, Collection, PullView, Ty,
-    MAX_EXTRA_FIELDS, MAX_MUTATION_ID,
-};
 use crate::db;
 use crate::db::sync::{NewConflict, RowWrite, StateWrite};
 use crate::domain::attendances::{self, Actor, CheckIn, Current, Decision};
+use crate::domain::synced;
+use crate::domain::synced::{
+    column_value, conflict_row, element, reconcile, stored_state, uuid_of, Access, Collection, PullView, Ty,
+    MAX_EXTRA_FIELDS, MAX_MUTATION_ID,
+};
 use crate::domain::{contacts, nul_paths, resolve_local, Region, TimeZone};
 use crate::error::{ApiError, FieldErrors, Problem};
 
@@ -147,12 +148,12 @@ struct Pending {
 
 /// Collections in the order their writes are flushed: referenced records first.
 const FLUSH_ORDER: [&Collection; 6] = [
-    &super::EVENTS,
-    &super::CONTACTS,
-    &super::INTERACTIONS,
-    &super::REMINDERS,
-    &super::ATTENDANCES,
-    &super::PROFILE,
+    &synced::EVENTS,
+    &synced::CONTACTS,
+    &synced::INTERACTIONS,
+    &synced::REMINDERS,
+    &synced::ATTENDANCES,
+    &synced::PROFILE,
 ];
 
 struct Push<'a> {
@@ -300,9 +301,9 @@ impl<'a> Push<'a> {
         // The effects wrote outside sync; take their writes into the merge state now, so the
         // records keep a pull view (as rows written by the push itself do).
         for contact in effects.interactions_of.union(&effects.cadence_of) {
-            super::settle(conn, &super::CONTACTS, *contact)?;
+            synced::settle(conn, &synced::CONTACTS, *contact)?;
             if let Some(reminder) = db::reminders::find_keep_in_touch(conn, user, *contact)? {
-                super::settle(conn, &super::REMINDERS, reminder.id)?;
+                synced::settle(conn, &synced::REMINDERS, reminder.id)?;
             }
         }
         Ok(())
@@ -320,20 +321,20 @@ impl<'a> Push<'a> {
             let coll = wire
                 .get("collection")
                 .and_then(Value::as_str)
-                .and_then(super::collection);
+                .and_then(synced::collection);
             if let (Some(coll), Some(id)) = (coll, uuid_of(wire, "id")) {
                 wanted.entry(coll.name).or_default().push(id);
             }
             let fields = wire.get("fields").and_then(Value::as_object);
             if let Some(contact) = fields.and_then(|f| uuid_of(f, "contact_id")) {
-                wanted.entry(super::CONTACTS.name).or_default().push(contact);
+                wanted.entry(synced::CONTACTS.name).or_default().push(contact);
             }
         }
-        if let Some(ids) = wanted.get(super::ATTENDANCES.name) {
+        if let Some(ids) = wanted.get(synced::ATTENDANCES.name) {
             // Event first, as every flow that changes places locks it.
             db::events::lock_of_attendances(conn, ids)?;
         }
-        for coll in super::COLLECTIONS {
+        for coll in synced::COLLECTIONS {
             let Some(mut ids) = wanted.remove(coll.name) else {
                 continue;
             };
@@ -479,7 +480,7 @@ impl<'a> Push<'a> {
         if !freed.is_empty() {
             // Promoted attendances changed behind this push's back: read them again.
             self.records
-                .retain(|(coll, _), _| *coll != super::ATTENDANCES.name);
+                .retain(|(coll, _), _| *coll != synced::ATTENDANCES.name);
         }
         db::sync::insert_conflicts(conn, &std::mem::take(&mut self.conflicts))?;
         Ok(())
@@ -514,7 +515,7 @@ impl<'a> Push<'a> {
                 ),
             ));
         }
-        let coll = super::collection(&mutation.collection).ok_or_else(unavailable)?;
+        let coll = synced::collection(&mutation.collection).ok_or_else(unavailable)?;
         let mut errors = FieldErrors::new();
         let mut extra = 0;
         for (name, change) in mutation.fields.iter_mut() {
@@ -523,7 +524,7 @@ impl<'a> Push<'a> {
             }
             if coll.field(name).is_none() {
                 extra += 1;
-                if let Err(e) = super::extra_field(name, change) {
+                if let Err(e) = synced::extra_field(name, change) {
                     errors.add(name.as_str(), e.code, e.message);
                 }
             }
@@ -649,7 +650,7 @@ impl<'a> Push<'a> {
 
     /// Merges one mutation into its record and writes it back. `Ok(false)` for a replay.
     fn merge(&mut self, conn: &mut PgConnection, mut mutation: Mutation) -> Result<bool, Fail> {
-        let coll = super::collection(&mutation.collection).ok_or_else(unavailable)?;
+        let coll = synced::collection(&mutation.collection).ok_or_else(unavailable)?;
         let schema = self.ctx.schema.get(coll.name).ok_or_else(unavailable)?;
         let id = Uuid::parse_str(&mutation.id).map_err(|_| unavailable())?;
         let Record {
@@ -682,7 +683,7 @@ impl<'a> Push<'a> {
         }
         state.forget_applied_before(self.ctx.replay_horizon_ms);
         conflicts.extend(outcome.conflicts);
-        super::check_extra_fields(coll, &state)?;
+        synced::check_extra_fields(coll, &state)?;
         let mut server_columns = Map::new();
         if let (Some(actor), Some(row)) = (actor, &row) {
             if outcome.changed_fields.iter().any(|f| f == "status") {
@@ -730,7 +731,7 @@ impl<'a> Push<'a> {
         let was_alive = row
             .as_ref()
             .is_some_and(|r| r.get("deleted_at").is_none_or(Value::is_null));
-        if std::ptr::eq(coll, &super::CONTACTS) && was_alive && state.is_deleted() {
+        if std::ptr::eq(coll, &synced::CONTACTS) && was_alive && state.is_deleted() {
             // As the REST delete does: the contact's interactions and reminders go with it.
             self.deleted_contacts.push(id);
         }
@@ -804,18 +805,18 @@ impl<'a> Push<'a> {
         changed: &[String],
     ) {
         let changed = |name: &str| changed.iter().any(|c| c == name);
-        if std::ptr::eq(coll, &super::INTERACTIONS) {
+        if std::ptr::eq(coll, &synced::INTERACTIONS) {
             // Logged, edited, moved to another contact, deleted or restored: both contacts.
             let before = row.and_then(|r| uuid_of(r, "contact_id"));
             let after = uuid_of(values, "contact_id");
             self.effects
                 .interactions_of
                 .extend(before.into_iter().chain(after));
-        } else if std::ptr::eq(coll, &super::CONTACTS)
+        } else if std::ptr::eq(coll, &synced::CONTACTS)
             && (changed("keep_in_touch_days") || (changed("name") && row.is_some()))
         {
             self.effects.cadence_of.insert(id);
-        } else if std::ptr::eq(coll, &super::EVENTS) && row.is_some() && changed("capacity") {
+        } else if std::ptr::eq(coll, &synced::EVENTS) && row.is_some() && changed("capacity") {
             // More places (or no limit any more): the waitlist moves up.
             let capacity = values.get("capacity").and_then(Value::as_i64);
             self.freed_places
@@ -889,7 +890,7 @@ impl<'a> Push<'a> {
                 continue;
             };
             let ok = match (coll.name, name.as_str()) {
-                (_, "contact_id") => match self.records.get(&(super::CONTACTS.name, target)) {
+                (_, "contact_id") => match self.records.get(&(synced::CONTACTS.name, target)) {
                     // Known to this push (locked with the batch, or written by it).
                     Some(contact) => contact.columns.as_ref().is_some_and(|c| {
                         uuid_of(c, "owner_id") == Some(self.ctx.user)
@@ -921,7 +922,7 @@ impl<'a> Push<'a> {
     ) -> Result<(), Fail> {
         match coll.name {
             "reminders" => {
-                let local = values.get("due_local").and_then(|v| super::local(v).ok());
+                let local = values.get("due_local").and_then(|v| synced::local(v).ok());
                 let zone = values
                     .get("timezone")
                     .and_then(Value::as_str)

@@ -173,10 +173,9 @@ fn check_json(path: &str, body: &Bytes) -> Result<(), ApiError> {
     if memchr::memmem::find(body, b"\\u0000").is_none() {
         return Ok(());
     }
-    let Ok(value) = serde_json::from_slice::<Value>(body) else {
+    let Ok(mut value) = serde_json::from_slice::<Value>(body) else {
         return Ok(()); // malformed: the extractor says so
     };
-    let mut value = value;
     if let (Some(list), Value::Object(map)) = (checked_per_item(path), &mut value) {
         map.remove(list);
     }

@@ -60,6 +60,14 @@ impl Phone {
         self.mutation_at(now_ms(), collection, id, op, fields)
     }
 
+    /// Pushes one upsert of `fields` to record `id` of `collection`; answers its result.
+    pub(crate) async fn upsert_one(&self, app: &TestApp, collection: &str, id: &str, fields: Value) -> Value {
+        let answer = self
+            .push(app, vec![self.mutation(collection, id, "upsert", fields)])
+            .await;
+        answer["results"][0].clone()
+    }
+
     pub(crate) async fn push(&self, app: &TestApp, mutations: Vec<Value>) -> Value {
         let answer = app
             .post(

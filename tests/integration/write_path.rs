@@ -177,18 +177,10 @@ async fn a_phone_cannot_give_itself_a_place_nor_check_itself_in() {
 
     // Asking for a place while waitlisted changes nothing, over REST as from the phone.
     let y_phone = Phone::new(&app, &yasmine, "Pixel").await;
-    let answer = y_phone
-        .push(
-            &app,
-            vec![y_phone.mutation(
-                "attendances",
-                &id(&y),
-                "upsert",
-                json!({ "status": "registered" }),
-            )],
-        )
+    let asked = y_phone
+        .upsert_one(&app, "attendances", &id(&y), json!({ "status": "registered" }))
         .await;
-    assert_eq!(results(&answer)[0]["status"], "applied", "{answer}");
+    assert_eq!(asked["status"], "applied", "{asked}");
     assert_eq!(my_status(&app, &yasmine, &event).await["status"], "waitlisted");
 
     // Checking oneself in is refused with the same problem as over REST.
@@ -200,19 +192,10 @@ async fn a_phone_cannot_give_itself_a_place_nor_check_itself_in() {
         )
         .await;
     rest.assert_problem(422, "validation_failed");
-    let answer = y_phone
-        .push(
-            &app,
-            vec![y_phone.mutation(
-                "attendances",
-                &id(&y),
-                "upsert",
-                json!({ "status": "checked_in" }),
-            )],
-        )
+    let pushed = y_phone
+        .upsert_one(&app, "attendances", &id(&y), json!({ "status": "checked_in" }))
         .await;
-    let pushed = &results(&answer)[0];
-    assert_eq!(pushed["status"], "rejected", "{answer}");
+    assert_eq!(pushed["status"], "rejected", "{pushed}");
     assert_eq!(pushed["error"]["code"], rest.body["code"]);
     assert_eq!(pushed["error"]["errors"], rest.body["errors"]);
     let mine = my_status(&app, &yasmine, &event).await;
@@ -260,17 +243,10 @@ async fn a_phone_cannot_give_itself_a_place_nor_check_itself_in() {
     assert_eq!(mine["status"], "checked_in");
     assert!(instant(&mine["checked_in_at"]) <= Utc::now());
     // And a checked-in attendance cannot be cancelled by its attendee, from any path.
-    let answer = y_phone
-        .push(
-            &app,
-            vec![y_phone.mutation("attendances", &id(&y), "upsert", json!({ "status": "cancelled" }))],
-        )
+    let cancel = y_phone
+        .upsert_one(&app, "attendances", &id(&y), json!({ "status": "cancelled" }))
         .await;
-    assert_eq!(
-        results(&answer)[0]["error"]["code"],
-        "already_checked_in",
-        "{answer}"
-    );
+    assert_eq!(cancel["error"]["code"], "already_checked_in", "{cancel}");
 }
 
 #[tokio::test]
@@ -598,16 +574,10 @@ async fn the_same_records_made_over_rest_and_pushed_read_back_the_same() {
     let read = app
         .get(&format!("/v1/contacts/{pushed_contact}"), &lise.token)
         .await;
-    let (mut pushed, mut rest) = (comparable(read.body), comparable(rest_contact.body));
-    for set in ["tags"] {
-        // A set has no order.
-        for view in [&mut pushed, &mut rest] {
-            let mut items = view[set].as_array().unwrap().clone();
-            items.sort_by_key(|v| v.to_string());
-            view[set] = Value::Array(items);
-        }
-    }
-    assert_eq!(pushed, rest);
+    assert_eq!(
+        sorted_sets(comparable(read.body), &["tags"]),
+        sorted_sets(comparable(rest_contact.body), &["tags"])
+    );
 
     let reminder = json!({ "title": "Rappeler Nicolas", "notes": "Pour le site", "due_local": "2026-12-15T09:00:00",
                            "timezone": "America/Montreal", "contact_id": pushed_contact });
@@ -852,19 +822,10 @@ async fn a_profile_card_written_over_rest_or_pushed_reads_back_the_same() {
         )
         .await;
     bad.assert_problem(422, "validation_failed");
-    let answer = phone
-        .push(
-            &app,
-            vec![phone.mutation(
-                "profile",
-                &awa.id,
-                "upsert",
-                json!({ "email": "pas une adresse" }),
-            )],
-        )
+    let r = phone
+        .upsert_one(&app, "profile", &awa.id, json!({ "email": "pas une adresse" }))
         .await;
-    let r = &results(&answer)[0];
-    assert_eq!(r["status"], "rejected", "{answer}");
+    assert_eq!(r["status"], "rejected", "{r}");
     assert_eq!(r["error"]["errors"][0]["code"], bad.body["errors"][0]["code"]);
     assert_eq!(r["error"]["errors"][0]["field"], "email");
     assert!(

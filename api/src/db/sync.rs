@@ -178,6 +178,29 @@ pub fn lock_row(
     Ok(lock_rows(conn, coll, &[id])?.pop())
 }
 
+/// The row of `id` if `owner` owns it (its owner column, or its key for the profile card,
+/// whose id is its owner's), locked until the transaction ends.
+pub fn lock_owned_row(
+    conn: &mut PgConnection,
+    coll: &dyn SyncedTable,
+    owner: Uuid,
+    id: Uuid,
+) -> Result<Option<SyncedRow>, diesel::result::Error> {
+    let sql = format!(
+        "SELECT {} FROM {} t WHERE t.{key} = $1 AND t.{owner} = $2 FOR UPDATE",
+        synced_row(coll, true)?,
+        coll.table(),
+        key = coll.key(),
+        owner = column(coll.owner_column().unwrap_or(coll.key()))?,
+    );
+    let row = diesel::sql_query(sql)
+        .bind::<SqlUuid, _>(id)
+        .bind::<SqlUuid, _>(owner)
+        .get_result::<RowJson>(conn)
+        .optional()?;
+    Ok(row.map(SyncedRow::from))
+}
+
 /// The rows of `ids` that exist, locked until the transaction ends, in key order (so two
 /// pushes lock common rows in the same order).
 pub fn lock_rows(
@@ -265,8 +288,6 @@ struct ColumnType {
 #[derive(QueryableByName)]
 struct CatalogColumn {
     #[diesel(sql_type = Text)]
-    table_name: String,
-    #[diesel(sql_type = Text)]
     column_name: String,
     #[diesel(sql_type = Text)]
     type_name: String,
@@ -274,45 +295,49 @@ struct CatalogColumn {
     array: bool,
 }
 
-/// Table, then column: its type.
-type ColumnTypes = HashMap<String, HashMap<String, ColumnType>>;
+/// A table's columns: their types.
+type ColumnTypes = HashMap<String, ColumnType>;
 
-/// The column types of the synced tables, each read from the catalog at its first batched
-/// write and kept: migrations run before the server serves, so they do not change while it
-/// runs.
+/// The column types of a synced table, read from the catalog at its first batched write and
+/// kept: migrations run before the server serves, so they do not change while it runs.
 fn column_types(conn: &mut PgConnection, table: &str) -> Result<Arc<ColumnTypes>, diesel::result::Error> {
-    static TYPES: Mutex<Option<Arc<ColumnTypes>>> = Mutex::new(None);
-    let known = TYPES.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    if let Some(types) = known.as_ref().filter(|t| t.contains_key(table)) {
-        return Ok(types.clone());
+    static TYPES: Mutex<Option<HashMap<String, Arc<ColumnTypes>>>> = Mutex::new(None);
+    let cached = |table: &str| {
+        TYPES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .and_then(|tables| tables.get(table).cloned())
+    };
+    if let Some(types) = cached(table) {
+        return Ok(types);
     }
-    let tables = vec![table];
     let rows: Vec<CatalogColumn> = diesel::sql_query(
-        "SELECT c.relname::text AS table_name, a.attname::text AS column_name, \
-                format_type(a.atttypid, NULL) AS type_name, t.typcategory = 'A' AS array \
-         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid \
-         WHERE c.oid IN (SELECT to_regclass(n) FROM unnest($1::text[]) AS n) \
-           AND a.attnum > 0 AND NOT a.attisdropped",
+        "SELECT a.attname::text AS column_name, format_type(a.atttypid, NULL) AS type_name, \
+                t.typcategory = 'A' AS array \
+         FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+         WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped",
     )
-    .bind::<Array<Text>, _>(&tables)
+    .bind::<Text, _>(table)
     .load(conn)?;
-    let mut types = ColumnTypes::new();
-    for r in rows {
-        let json = matches!(r.type_name.as_str(), "json" | "jsonb");
-        let ty = ColumnType {
-            name: r.type_name,
-            array: r.array,
-            json,
-        };
-        types.entry(r.table_name).or_default().insert(r.column_name, ty);
-    }
-    if let Some(known) = known {
-        for (table, columns) in known.iter() {
-            types.entry(table.clone()).or_insert_with(|| columns.clone());
-        }
-    }
+    let types: ColumnTypes = rows
+        .into_iter()
+        .map(|r| {
+            let json = matches!(r.type_name.as_str(), "json" | "jsonb");
+            let ty = ColumnType {
+                name: r.type_name,
+                array: r.array,
+                json,
+            };
+            (r.column_name, ty)
+        })
+        .collect();
     let types = Arc::new(types);
-    *TYPES.lock().unwrap_or_else(|e| e.into_inner()) = Some(types.clone());
+    TYPES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(table.to_owned(), types.clone());
     Ok(types)
 }
 
@@ -384,9 +409,9 @@ impl<'a> Batch<'a> {
         with_owner: bool,
     ) -> Result<Self, diesel::result::Error> {
         let unknown = |what: String| diesel::result::Error::QueryBuilderError(what.into());
-        let table = types
-            .get(coll.table())
-            .ok_or_else(|| unknown(format!("no table {}", coll.table())))?;
+        if types.is_empty() {
+            return Err(unknown(format!("no table {}", coll.table())));
+        }
         let mut params = vec![Param::Uuids(rows.iter().map(|r| r.id).collect())];
         let mut names = vec!["k".to_owned()];
         if with_owner {
@@ -395,7 +420,7 @@ impl<'a> Batch<'a> {
         }
         let mut values = Vec::with_capacity(shape.len());
         for (i, name) in shape.iter().enumerate() {
-            let ty = table
+            let ty = types
                 .get(*name)
                 .ok_or_else(|| unknown(format!("no column {}.{name}", coll.table())))?;
             params.push(Param::Texts(

@@ -19,7 +19,7 @@ pub fn update(
     id: Uuid,
     changes: &ContactChanges,
 ) -> diesel::QueryResult<ContactRow> {
-    settled(conn, &CONTACTS, id, |conn| {
+    settled(conn, &CONTACTS, owner, id, |conn| {
         db::contacts::update(conn, owner, id, changes)
     })
 }
@@ -31,7 +31,7 @@ pub fn update_interaction(
     id: Uuid,
     changes: &InteractionChanges,
 ) -> diesel::QueryResult<InteractionRow> {
-    settled(conn, &INTERACTIONS, id, |conn| {
+    settled(conn, &INTERACTIONS, owner, id, |conn| {
         db::interactions::update(conn, owner, id, changes)
     })
 }

@@ -15,7 +15,7 @@ pub fn update(
     id: Uuid,
     changes: &EventChanges,
 ) -> diesel::QueryResult<EventRow> {
-    settled(conn, &EVENTS, id, |conn| {
+    settled(conn, &EVENTS, organizer, id, |conn| {
         db::events::update(conn, organizer, id, changes)
     })
 }

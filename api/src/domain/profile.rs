@@ -12,7 +12,7 @@ pub fn update_card(conn: &mut PgConnection, owner: Uuid, changes: &CardChanges) 
     if changes.is_empty() {
         return Ok(());
     }
-    settled(conn, &PROFILE, owner, |conn| {
+    settled(conn, &PROFILE, owner, owner, |conn| {
         db::users::update_card(conn, owner, changes)
     })
 }

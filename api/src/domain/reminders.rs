@@ -22,7 +22,7 @@ pub fn update(
     id: Uuid,
     changes: &ReminderChanges,
 ) -> diesel::QueryResult<ReminderRow> {
-    settled(conn, &REMINDERS, id, |conn| {
+    settled(conn, &REMINDERS, owner, id, |conn| {
         db::reminders::update(conn, owner, id, changes)
     })
 }

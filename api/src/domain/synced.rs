@@ -61,8 +61,9 @@ pub const MAX_EXTRA_RECORD_BYTES: usize = 64 * 1024;
 const MAX_EXTRA_NAME_LEN: usize = 64;
 
 /// Checks a pushed field this server does not know: a plain name (letters, digits and
-/// underscores, starting with a letter), a value within [`MAX_EXTRA_VALUE_BYTES`] and
-/// without NUL characters (which no PostgreSQL text or JSON value can hold).
+/// underscores, starting with a letter) and a value within [`MAX_EXTRA_VALUE_BYTES`]. A NUL
+/// character, in this field as in any other, is refused by push for the whole mutation
+/// (`domain::nul_paths`).
 pub fn extra_field(name: &str, change: &FieldChange) -> Result<(), InvalidValue> {
     let plain = name.len() <= MAX_EXTRA_NAME_LEN
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -78,12 +79,6 @@ pub fn extra_field(name: &str, change: &FieldChange) -> Result<(), InvalidValue>
         return Err(InvalidValue::new(
             "too_long",
             format!("a field this server does not know holds at most {MAX_EXTRA_VALUE_BYTES} bytes of JSON"),
-        ));
-    }
-    if json.contains("\\u0000") {
-        return Err(InvalidValue::new(
-            "invalid_characters",
-            "must not contain NUL characters",
         ));
     }
     Ok(())
@@ -874,14 +869,20 @@ pub fn empty_object() -> Box<RawValue> {
     RawValue::from_string("{}".to_owned()).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
-/// Takes the row's current columns into its merge state at once, as a server edit stamped
-/// with the row's `updated_at` (see [`reconcile`]), and records the conflicts it causes.
+/// Takes the current columns of `owner`'s row `id` into its merge state at once, as a
+/// server edit stamped with the row's `updated_at` (see [`reconcile`]), and records the
+/// conflicts it causes for `owner` to see. A row `owner` does not own is left alone.
 ///
 /// [`settled`] calls it around every update made outside sync, in the writer's transaction.
 /// Writers that never call it (inserts, deletes, organizer flows) are reconciled the same
 /// way, later, on the next push or pull of the record.
-pub fn settle(conn: &mut diesel::PgConnection, coll: &Collection, id: Uuid) -> diesel::QueryResult<()> {
-    let Some(row) = crate::db::sync::lock_row(conn, coll, id)? else {
+pub fn settle(
+    conn: &mut diesel::PgConnection,
+    coll: &Collection,
+    owner: Uuid,
+    id: Uuid,
+) -> diesel::QueryResult<()> {
+    let Some(row) = crate::db::sync::lock_owned_row(conn, coll, owner, id)? else {
         return Ok(());
     };
     let schema = coll.schema();
@@ -893,7 +894,6 @@ pub fn settle(conn: &mut diesel::PgConnection, coll: &Collection, id: Uuid) -> d
     if state == before && had_view {
         return Ok(());
     }
-    let owner = ["owner_id", "organizer_id"].iter().find_map(|k| uuid_of(&row, k));
     let state_json = serde_json::value::to_raw_value(&state)
         .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
     let view = PullView::text_of(coll, &state);
@@ -906,30 +906,28 @@ pub fn settle(conn: &mut diesel::PgConnection, coll: &Collection, id: Uuid) -> d
             view: &view,
         },
     )?;
-    if let Some(owner) = owner {
-        let rows: Vec<crate::db::sync::NewConflict> = conflicts
-            .into_iter()
-            .map(|c| conflict_row(owner, coll, id, c))
-            .collect();
-        crate::db::sync::insert_conflicts(conn, &rows)?;
-    }
-    Ok(())
+    let rows: Vec<crate::db::sync::NewConflict> = conflicts
+        .into_iter()
+        .map(|c| conflict_row(owner, coll, id, c))
+        .collect();
+    crate::db::sync::insert_conflicts(conn, &rows)
 }
 
-/// Runs `write`, an edit of record `id` of `coll` made outside sync (the REST API, imports,
-/// card exchanges), settled into the record's merge state: before it, so earlier writes keep
-/// their own time, and after it, so this edit is stamped with its own. Every such update
-/// goes through this (the entities' `update` functions in this layer call it); the data
-/// layer's update functions know nothing of sync.
+/// Runs `write`, `owner`'s edit of record `id` of `coll` made outside sync (the REST API,
+/// imports, card exchanges), settled into the record's merge state: before it, so earlier
+/// writes keep their own time, and after it, so this edit is stamped with its own. Every
+/// such update goes through this (the entities' `update` functions in this layer call it);
+/// the data layer's update functions know nothing of sync.
 pub fn settled<T>(
     conn: &mut diesel::PgConnection,
     coll: &Collection,
+    owner: Uuid,
     id: Uuid,
     write: impl FnOnce(&mut diesel::PgConnection) -> diesel::QueryResult<T>,
 ) -> diesel::QueryResult<T> {
-    settle(conn, coll, id)?;
+    settle(conn, coll, owner, id)?;
     let written = write(conn)?;
-    settle(conn, coll, id)?;
+    settle(conn, coll, owner, id)?;
     Ok(written)
 }
 

@@ -62,8 +62,20 @@ fn check(value: &str, max: usize, multiline: bool) -> Result<(), InvalidValue> {
 /// (`card.links[1]`); PostgreSQL can store NUL in no text or JSON value.
 pub fn nul_paths(value: &Value) -> Vec<String> {
     let mut found = Vec::new();
-    find_nul(value, String::new(), &mut found);
+    // Every pushed mutation passes here: paths are only built for a value that holds a NUL.
+    if has_nul(value) {
+        find_nul(value, String::new(), &mut found);
+    }
     found
+}
+
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(key, item)| key.contains('\0') || has_nul(item)),
+        _ => false,
+    }
 }
 
 fn find_nul(value: &Value, path: String, found: &mut Vec<String>) {

@@ -301,9 +301,9 @@ impl<'a> Push<'a> {
         // The effects wrote outside sync; take their writes into the merge state now, so the
         // records keep a pull view (as rows written by the push itself do).
         for contact in effects.interactions_of.union(&effects.cadence_of) {
-            synced::settle(conn, &synced::CONTACTS, *contact)?;
+            synced::settle(conn, &synced::CONTACTS, user, *contact)?;
             if let Some(reminder) = db::reminders::find_keep_in_touch(conn, user, *contact)? {
-                synced::settle(conn, &synced::REMINDERS, reminder.id)?;
+                synced::settle(conn, &synced::REMINDERS, user, reminder.id)?;
             }
         }
         Ok(())

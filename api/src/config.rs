@@ -24,6 +24,8 @@ pub struct Settings {
     pub environment: Environment,
     pub database_url: String,
     pub listen: SocketAddr,
+    /// Where `carnet worker` serves `/healthz`, `/readyz` and `/metrics`.
+    pub worker_listen: SocketAddr,
     pub public_url: String,
     pub jwt_secret: Vec<u8>,
     /// True when no secret was configured and a random one was generated.
@@ -98,6 +100,17 @@ pub struct PushSettings {
     pub apns_endpoint: String,
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
+    /// What a reminder's push says (`CARNET_PUSH_CONTENT`).
+    pub content: PushContent,
+}
+
+/// What a reminder's push carries through the provider (Google's or Apple's servers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushContent {
+    /// `full` (the default): the reminder's title and contact, shown as they are.
+    Full,
+    /// `private`: only that a reminder is due and its id; the app fetches the rest.
+    Private,
 }
 
 impl PushSettings {
@@ -124,6 +137,11 @@ impl PushSettings {
             apns_endpoint: get("CARNET_APNS_ENDPOINT").unwrap_or_else(|| "https://api.push.apple.com".into()),
             webhook_url: get("CARNET_PUSH_WEBHOOK_URL"),
             webhook_secret: get("CARNET_PUSH_WEBHOOK_SECRET"),
+            content: match get("CARNET_PUSH_CONTENT").as_deref() {
+                None | Some("full") => PushContent::Full,
+                Some("private") => PushContent::Private,
+                Some(other) => bail!("CARNET_PUSH_CONTENT is `full` or `private`, not `{other}`"),
+            },
         };
         if push.lease <= push.request_timeout {
             bail!("CARNET_PUSH_LEASE_MS must be longer than CARNET_PUSH_TIMEOUT_MS");
@@ -190,6 +208,10 @@ impl Settings {
             .unwrap_or_else(|| "127.0.0.1:8080".into())
             .parse()
             .context("CARNET_LISTEN must be an address such as 127.0.0.1:8080")?;
+        let worker_listen: SocketAddr = get("CARNET_WORKER_LISTEN")
+            .unwrap_or_else(|| "127.0.0.1:8081".into())
+            .parse()
+            .context("CARNET_WORKER_LISTEN must be an address such as 127.0.0.1:8081")?;
         let log_format = match get("CARNET_LOG_FORMAT").as_deref() {
             Some("json") => LogFormat::Json,
             Some("pretty") => LogFormat::Pretty,
@@ -202,6 +224,7 @@ impl Settings {
             database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             public_url: get("CARNET_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}")),
             listen,
+            worker_listen,
             jwt_secret,
             jwt_secret_generated,
             access_token_ttl: Duration::from_secs(number(&get, "CARNET_ACCESS_TOKEN_TTL_SECS", 900)?),
@@ -336,6 +359,18 @@ mod tests {
             ("CARNET_PUSH_TIMEOUT_MS", "2000")
         ])
         .is_err());
+    }
+
+    #[test]
+    fn push_content_is_full_by_default_or_private() {
+        assert_eq!(settings(&[]).unwrap().push.content, PushContent::Full);
+        let private = settings(&[("CARNET_PUSH_CONTENT", "private")]).unwrap();
+        assert_eq!(private.push.content, PushContent::Private);
+        let refused = settings(&[("CARNET_PUSH_CONTENT", "titles")]).unwrap_err();
+        assert!(
+            format!("{refused:#}").contains("CARNET_PUSH_CONTENT"),
+            "{refused:#}"
+        );
     }
 
     #[test]

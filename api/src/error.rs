@@ -141,6 +141,9 @@ pub enum ApiError {
     HeadersTooLarge { limit: usize },
     #[error("service unavailable")]
     Unavailable,
+    /// 503 with its own code: up, but unable to do its work (a provider nobody can send to).
+    #[error("{detail}")]
+    NotReady { code: &'static str, detail: String },
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
 }
@@ -188,7 +191,8 @@ impl ApiError {
             | ApiError::Conflict { code, .. }
             | ApiError::Unprocessable { code, .. }
             | ApiError::Gone { code, .. }
-            | ApiError::UpgradeRequired { code, .. } => code,
+            | ApiError::UpgradeRequired { code, .. }
+            | ApiError::NotReady { code, .. } => code,
             ApiError::NotFound => "not_found",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
@@ -214,6 +218,7 @@ impl ApiError {
             | ApiError::Unprocessable { detail, .. }
             | ApiError::Gone { detail, .. }
             | ApiError::UpgradeRequired { detail, .. }
+            | ApiError::NotReady { detail, .. }
             | ApiError::UnsupportedMediaType { detail } => detail.clone(),
             ApiError::NotFound => "No such resource.".into(),
             ApiError::PayloadTooLarge { limit } => {
@@ -286,7 +291,7 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::UriTooLong { .. } => StatusCode::URI_TOO_LONG,
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::NotReady { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -81,7 +81,16 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Worker => {
             let db = prepare_database(&settings).await?;
+            carnet::jobs::readiness::check_can_send(&db, &settings).await?;
             let metrics = carnet::metrics::Metrics::new()?;
+            let ops = carnet::startup::WorkerOpsServer::start(
+                settings.worker_listen,
+                carnet::routes::health::WorkerOps {
+                    db: db.clone(),
+                    metrics: metrics.clone(),
+                    push: settings.push.clone(),
+                },
+            )?;
             let push = carnet::jobs::start(
                 db.clone(),
                 &settings,
@@ -94,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
                 _ = shutdown_signal() => tracing::info!("worker stopping"),
             }
             push.stop().await;
+            ops.stop().await;
             tracing::info!("worker stopped");
         }
         Command::Migrate => {

@@ -111,6 +111,50 @@ impl Application {
     }
 }
 
+/// The operations server of `carnet worker` (`/healthz`, `/readyz`, `/metrics`), so an
+/// orchestrator can see a worker that cannot deliver.
+pub struct WorkerOpsServer {
+    port: u16,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl WorkerOpsServer {
+    /// Binds `listen` (port 0 picks one) and serves in the background.
+    pub fn start(
+        listen: std::net::SocketAddr,
+        ops: crate::routes::health::WorkerOps,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(listen)
+            .with_context(|| format!("cannot listen on {listen} (CARNET_WORKER_LISTEN)"))?;
+        let port = listener.local_addr()?.port();
+        let ops = web::Data::new(ops);
+        let server = actix_web::HttpServer::new(move || {
+            App::new()
+                .app_data(ops.clone())
+                .configure(crate::routes::health::worker_configure)
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(crate::error::ApiError::NotFound)
+                }))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        tracing::info!(address = %format!("{}:{port}", listen.ip()), "worker operations server listening");
+        Ok(WorkerOpsServer { port, handle })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
 /// Opens the pool after creating the database and applying migrations (under an advisory
 /// lock, so several processes starting at once migrate once).
 pub async fn prepare_database(settings: &Settings) -> anyhow::Result<Db> {

@@ -401,3 +401,197 @@ async fn erasing_my_account_frees_my_email_and_spares_others() {
         200
     );
 }
+
+/// Lise with something in every table that can hold her data: records over REST and sync, a
+/// conflict, a push delivered to her phone, a calendar feed, a failed login, a place at
+/// Nicolas's event. Answers the values that must leave with her account.
+async fn lise_everywhere(app: &TestApp, nicolas: &User) -> (User, Vec<String>) {
+    let lise = app
+        .register_with(
+            "Lisandre Quintavalle",
+            json!({ "timezone": "Europe/Paris", "locale": "fr-FR" }),
+        )
+        .await;
+    let card = app
+        .patch(
+            "/v1/me",
+            &lise.token,
+            json!({ "card": { "headline": "Fondatrice Zéphyrine", "phone": "06 12 34 56 78" } }),
+        )
+        .await;
+    assert_eq!(card.status, 200, "{}", card.text);
+    let device = app
+        .post(
+            "/v1/devices",
+            &lise.token,
+            json!({ "platform": "android", "name": "Pixel de Lisandre", "push_provider": "fcm", "push_token": "tok-lisandre-0001" }),
+        )
+        .await;
+    assert_eq!(device.status, 201, "{}", device.text);
+    let contact = app
+        .contact(
+            &lise,
+            json!({ "name": "Claire Ombeline", "emails": ["claire@ombeline.example"] }),
+        )
+        .await;
+    let contact_id = contact["id"].as_str().unwrap().to_string();
+    let logged = app
+        .post(
+            &format!("/v1/contacts/{contact_id}/interactions"),
+            &lise.token,
+            json!({ "kind": "meal", "occurred_at": "2026-11-20T12:30:00Z", "notes": "Déjeuner Ombeline" }),
+        )
+        .await;
+    assert_eq!(logged.status, 201, "{}", logged.text);
+    let due = app
+        .post(
+            "/v1/reminders",
+            &lise.token,
+            json!({ "title": "Rappeler Ombeline", "due_local": "2026-01-15T09:00:00", "contact_id": contact_id }),
+        )
+        .await;
+    assert_eq!(due.status, 201, "{}", due.text);
+    let event = app
+        .post(
+            "/v1/events",
+            &lise.token,
+            json!({ "kind": "apero", "title": "Apéro Quintavalle", "starts_at": "2026-12-10T18:00:00Z" }),
+        )
+        .await;
+    assert_eq!(event.status, 201, "{}", event.text);
+    let theirs = app
+        .post(
+            "/v1/events",
+            &nicolas.token,
+            json!({ "kind": "jelly", "title": "Jelly", "starts_at": "2026-12-11T08:00:00Z" }),
+        )
+        .await
+        .body;
+    let joined = app
+        .post(
+            "/v1/events/join",
+            &lise.token,
+            json!({ "code": theirs["join_code"] }),
+        )
+        .await;
+    assert_eq!(joined.status, 201, "{}", joined.text);
+    let feed = app.post("/v1/calendar/feed", &lise.token, json!({})).await;
+    assert!(feed.status.is_success(), "{}", feed.text);
+    // An offline edit that loses to a later one from her other phone: a conflict holding
+    // her value.
+    let phone = crate::sync::Phone::new(app, &lise, "iPhone de Lisandre").await;
+    let tablet = crate::sync::Phone::new(app, &lise, "iPad de Lisandre").await;
+    let now = crate::sync::now_ms();
+    let kept = json!({ "headline": "Kept Héliodore" });
+    phone
+        .push_ok(
+            app,
+            vec![phone.mutation_at(now, "contacts", &contact_id, "upsert", kept)],
+        )
+        .await;
+    let lost = json!({ "headline": "Lost Héliodore" });
+    tablet
+        .push_ok(
+            app,
+            vec![tablet.mutation_at(now - 60_000, "contacts", &contact_id, "upsert", lost)],
+        )
+        .await;
+    phone.pull_all(app, None).await;
+    let failed = app
+        .request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({ "email": lise.email, "password": "not her password" })),
+        )
+        .await;
+    assert_eq!(failed.status, 401, "{}", failed.text);
+    // The worker pushes the due reminder to her phone (the log provider in development).
+    for _ in 0..600 {
+        if app.scalar("SELECT count(*) FROM push_jobs WHERE status = 'delivered'") > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let values = [
+        lise.id.as_str(),
+        &lise.email,
+        "Quintavalle",
+        "Zéphyrine",
+        "33612345678",
+        "Ombeline",
+        "Héliodore",
+        "tok-lisandre",
+        "Lisandre",
+    ];
+    (lise.clone(), values.iter().map(|v| v.to_string()).collect())
+}
+
+#[tokio::test]
+async fn the_export_holds_conflicts_pushes_sessions_and_the_calendar_feed() {
+    let app = carnet_tests::spawn_app_with(&[
+        ("CARNET_PUSH_WORKERS", "1"),
+        ("CARNET_PUSH_POLL_INTERVAL_MS", "100"),
+    ])
+    .await;
+    let nicolas = app.register("Nicolas").await;
+    let (lise, _) = lise_everywhere(&app, &nicolas).await;
+    let export = app.get("/v1/me/export", &lise.token).await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    let x = &export.body;
+    let conflicts = x["conflicts"].as_array().unwrap();
+    assert!(
+        conflicts
+            .iter()
+            .any(|c| c["lost"] == "Lost Héliodore" && c["kept"] == "Kept Héliodore"),
+        "{conflicts:?}"
+    );
+    let pushes = x["pushes"].as_array().unwrap();
+    assert_eq!(pushes.len(), 1, "{pushes:?}");
+    assert_eq!(pushes[0]["status"], "delivered");
+    assert_eq!(pushes[0]["payload"]["title"], "Rappeler Ombeline");
+    let sessions = x["sessions"].as_array().unwrap();
+    assert!(!sessions.is_empty());
+    assert!(sessions
+        .iter()
+        .all(|s| s["created_at"].is_string() && s.get("token_hash").is_none()));
+    assert_eq!(x["calendar_feed"]["active"], true);
+    // No secret: no password hash, token digest, refresh token or feed token.
+    for secret in ["password", "token_hash", "argon2", &lise.refresh_token] {
+        assert!(!export.text.contains(secret), "the export shows {secret}");
+    }
+}
+
+#[tokio::test]
+async fn erasing_my_account_leaves_no_row_naming_me_in_any_table() {
+    let app = carnet_tests::spawn_app_with(&[
+        ("CARNET_PUSH_WORKERS", "1"),
+        ("CARNET_PUSH_POLL_INTERVAL_MS", "100"),
+    ])
+    .await;
+    let nicolas = app.register("Nicolas").await;
+    let (lise, values) = lise_everywhere(&app, &nicolas).await;
+    let before = app.rows_mentioning(&values);
+    for table in [
+        "users",
+        "sync_changes",
+        "sync_conflicts",
+        "push_jobs",
+        "login_failures",
+        "calendar_feeds",
+        "sessions",
+        "devices",
+        "attendances",
+    ] {
+        assert!(
+            before.iter().any(|(t, _, _)| t == table),
+            "the set-up put nothing of hers in {table}: {before:?}"
+        );
+    }
+    assert_eq!(app.delete("/v1/me", &lise.token).await.status, 204);
+    let after = app.rows_mentioning(&values);
+    assert!(after.is_empty(), "rows still naming her: {after:?}");
+    // Nicolas keeps his event.
+    let list = app.get("/v1/events", &nicolas.token).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+}

@@ -930,6 +930,52 @@ async fn transient_failures_are_retried_to_exactly_one_success_and_then_given_up
     fakes.assert_no_problems();
 }
 
+/// The operations server of a `carnet worker` on the test database, on a free port.
+fn worker_ops(app: &TestApp) -> carnet::startup::WorkerOpsServer {
+    let settings = test_settings(&app.db, &[("CARNET_PUSH_POLL_INTERVAL_MS", "100")]);
+    let ops = carnet::routes::health::WorkerOps {
+        db: Db::connect(&app.db.url, 2).unwrap(),
+        metrics: carnet::metrics::Metrics::new().unwrap(),
+        push: settings.push.clone(),
+    };
+    carnet::startup::WorkerOpsServer::start("127.0.0.1:0".parse().unwrap(), ops).unwrap()
+}
+
+async fn ops_get(ops: &carnet::startup::WorkerOpsServer, path: &str) -> carnet_tests::Answer {
+    let res = reqwest::get(format!("http://127.0.0.1:{}{path}", ops.port()))
+        .await
+        .unwrap();
+    TestApp::answer(res).await
+}
+
+#[tokio::test]
+async fn a_production_worker_with_no_provider_refuses_to_start_while_devices_need_one() {
+    let app = carnet_tests::spawn_app().await;
+    let none = [
+        ("CARNET_ENV", "production"),
+        ("CARNET_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+    ];
+    let settings = test_settings(&app.db, &none);
+    let db = Db::connect(&app.db.url, 2).unwrap();
+    // No device names a provider yet: nothing to send, it may start.
+    carnet::jobs::readiness::check_can_send(&db, &settings)
+        .await
+        .unwrap();
+    let user = app.register("Lise").await;
+    device(&app, &user, "apns", "ok-apns-lise").await;
+    let refused = carnet::jobs::readiness::check_can_send(&db, &settings)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("devices use apns"), "{refused}");
+    assert!(refused.contains("CARNET_APNS_"), "{refused}");
+    // In development the log provider stands in.
+    let development = test_settings(&app.db, &[]);
+    carnet::jobs::readiness::check_can_send(&db, &development)
+        .await
+        .unwrap();
+}
+
 fn pool(app: &TestApp, fakes: &Fakes, workers: usize, extra: &[(&str, &str)]) -> carnet::jobs::PushWorkers {
     let env = fakes.env(extra);
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
@@ -1113,12 +1159,35 @@ async fn a_production_worker_without_a_providers_credentials_leaves_its_jobs_que
         metric(&app, "carnet_push_queue_oldest_age_seconds{provider=\"webhook\"}").await,
         0.0
     );
+    // The worker's own /readyz says FCM pushes wait with nobody to send them.
+    let ops = worker_ops(&app);
+    let unready = ops_get(&ops, "/readyz").await;
+    unready.assert_problem(503, "push_not_ready");
+    assert!(
+        unready.body["detail"].as_str().unwrap().contains("fcm (1 due"),
+        "{}",
+        unready.text
+    );
+    assert!(!unready.text.contains("webhook"), "{}", unready.text);
+    assert_eq!(ops_get(&ops, "/healthz").await.status, 200);
+    let metrics = ops_get(&ops, "/metrics").await;
+    assert!(
+        metrics
+            .text
+            .contains("carnet_push_queue_jobs{provider=\"fcm\"} 1"),
+        "{}",
+        metrics.text
+    );
 
     // A worker that has the secret takes it.
     let with_fcm = pool(&app, &fakes, 1, &[("CARNET_ENV", "production")]);
     let settled = wait_for_settled_jobs(&app, 2).await;
+    assert_eq!(ops_get(&ops, "/readyz").await.status, 200);
     no_fcm.stop().await;
     with_fcm.stop().await;
+    // Both stopped workers left the fleet: a new FCM push would wait for nobody again.
+    assert_eq!(app.scalar("SELECT count(*) FROM push_worker_processes"), 0);
+    ops.stop().await;
     assert!(
         settled.iter().all(|j| j.status == "delivered" && j.attempts == 1),
         "{settled:?}"
@@ -1152,4 +1221,50 @@ async fn in_development_the_log_provider_stands_in_for_a_missing_one() {
         0,
         "nothing reaches FCM without its key"
     );
+}
+
+#[tokio::test]
+async fn private_content_sends_only_that_a_reminder_is_due_through_every_provider() {
+    let fakes = fakes();
+    let app = fakes.app(&[("CARNET_PUSH_WORKERS", "0")]).await;
+    let user = app
+        .register_with("Lise", json!({ "timezone": "Europe/Paris", "locale": "fr-FR" }))
+        .await;
+    device(&app, &user, "fcm", "ok-fcm-lise").await;
+    device(&app, &user, "apns", "ok-apns-lise").await;
+    device(&app, &user, "webhook", "ok-hook-lise").await;
+    let contact = app.contact(&user, json!({ "name": "Nicolas Ladonski" })).await;
+    let due = reminder(
+        &app,
+        &user,
+        json!({ "title": "Rappeler Nicolas Ladonski", "due_local": "2026-01-15T09:00:00", "contact_id": contact["id"] }),
+    )
+    .await;
+    let due_id = due["id"].as_str().unwrap().to_string();
+    let contact_id = contact["id"].as_str().unwrap().to_string();
+    let workers = pool(&app, &fakes, 1, &[("CARNET_PUSH_CONTENT", "private")]);
+    wait_for_settled_jobs(&app, 3).await;
+    workers.stop().await;
+    let delivered = fakes.delivered();
+    assert_eq!(delivered.len(), 3, "{delivered:?}");
+    for (provider, _, reminder_id, note) in &delivered {
+        assert_eq!(reminder_id, &due_id, "{provider}");
+        assert_eq!(note["title"], "Carnet", "{provider}");
+        assert_eq!(note["body"], "Un rappel est arrivé.", "{provider}");
+        assert_eq!(note["data"]["content"], "private", "{provider}");
+        let text = note.to_string();
+        for secret in ["Nicolas", "Ladonski", "Rappeler", contact_id.as_str()] {
+            assert!(!text.contains(secret), "{provider} carried {secret}: {text}");
+        }
+    }
+    // Nor is it kept in the queue.
+    let stored = app.rows_mentioning(&["Nicolas".into(), "Rappeler".into()]);
+    assert!(
+        stored.iter().all(|(table, _, _)| table != "push_jobs"),
+        "{stored:?}"
+    );
+    // The app reads it from Carnet with the id it got.
+    let read = app.get(&format!("/v1/reminders/{due_id}"), &user.token).await;
+    assert_eq!(read.body["title"], "Rappeler Nicolas Ladonski");
+    fakes.assert_no_problems();
 }

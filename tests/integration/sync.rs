@@ -964,9 +964,11 @@ fn has_window(cursor: &str) -> bool {
     let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .unwrap();
+    // settled.xid, settled.seq, sent.xid, sent.seq, then the first pull's snapshot.
     let parts: Vec<i64> = String::from_utf8(text)
         .unwrap()
         .split('.')
+        .take(4)
         .map(|p| p.parse().unwrap())
         .collect();
     (parts[0], parts[1]) != (parts[2], parts[3])
@@ -1582,4 +1584,109 @@ async fn awkward_values_are_stored_exactly_by_batched_inserts_and_updates() {
         assert_eq!(r["first_met_on"], "2026-11-20", "{source}: {r}");
         assert_eq!(r["starred"], true, "{source}: {r}");
     }
+}
+
+#[tokio::test]
+async fn a_first_sync_holds_no_tombstone_for_a_record_the_device_never_had() {
+    let app = spawn_app().await;
+    let nico = app.register("Nico").await;
+    let lise = app.register("Lise").await;
+    let marc = app.register("Marc").await;
+    let mut kept = Vec::new();
+    for i in 0..4 {
+        let c = app
+            .contact(&lise, json!({ "name": format!("Contact {i}") }))
+            .await;
+        kept.push(c["id"].as_str().unwrap().to_string());
+    }
+    // Lise deleted a contact before her new phone existed; Marc, at Nico's apéro, withdrew
+    // his consent to appear on the list.
+    let gone = app.contact(&lise, json!({ "name": "Claire Martin" })).await;
+    let gone = gone["id"].as_str().unwrap().to_string();
+    app.delete(&format!("/v1/contacts/{gone}"), &lise.token).await;
+    let e = app
+        .post(
+            "/v1/events",
+            &nico.token,
+            json!({ "kind": "apero", "title": "Apéro", "starts_at": "2026-12-10T18:00:00Z" }),
+        )
+        .await
+        .body;
+    for user in [&lise, &marc] {
+        let joined = app
+            .post("/v1/events/join", &user.token, json!({ "code": e["join_code"] }))
+            .await;
+        assert_eq!(joined.status, 201, "{}", joined.text);
+        let consent = app
+            .patch(
+                &format!("/v1/events/{}/attendance", e["id"].as_str().unwrap()),
+                &user.token,
+                json!({ "share_profile": true }),
+            )
+            .await;
+        assert_eq!(consent.status, 200, "{}", consent.text);
+    }
+    let withdrawn = app
+        .patch(
+            &format!("/v1/events/{}/attendance", e["id"].as_str().unwrap()),
+            &marc.token,
+            json!({ "share_profile": false }),
+        )
+        .await;
+    assert_eq!(withdrawn.status, 200, "{}", withdrawn.text);
+
+    // The new phone's first sync, three records a page: nothing deleted, nothing out of scope.
+    let phone = Phone::new(&app, &lise, "Pixel").await;
+    let first = phone.pull_page(&app, None, 3).await;
+    assert_eq!(first["has_more"], true);
+    let had: Vec<String> = first["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    // One of the records it received is deleted while the first sync goes on: that one it
+    // had, so its tombstone comes.
+    let received = kept
+        .iter()
+        .find(|id| had.contains(id))
+        .expect("a contact in the first page");
+    app.delete(&format!("/v1/contacts/{received}"), &lise.token).await;
+    let mut changes: Vec<Value> = first["changes"].as_array().unwrap().clone();
+    let mut cursor = first["cursor"].as_str().unwrap().to_string();
+    loop {
+        let page = phone.pull_page(&app, Some(&cursor), 3).await;
+        changes.extend(page["changes"].as_array().unwrap().iter().cloned());
+        cursor = page["cursor"].as_str().unwrap().to_string();
+        if page["has_more"] != true {
+            break;
+        }
+    }
+    let tombstones: Vec<&str> = changes
+        .iter()
+        .filter(|c| c["deleted"] == true)
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(tombstones, vec![received.as_str()], "{changes:?}");
+    assert!(!changes.iter().any(|c| c["id"] == gone.as_str()));
+    let marcs = changes
+        .iter()
+        .filter(|c| c["collection"] == "attendances" && c["record"]["user_id"] == marc.id.as_str());
+    assert_eq!(marcs.count(), 0, "{changes:?}");
+
+    // After the first sync, a record leaving reaches the phone as before.
+    let other = kept.iter().find(|id| *id != received).unwrap();
+    app.delete(&format!("/v1/contacts/{other}"), &lise.token).await;
+    let (seen, _) = phone.pull_all(&app, Some(cursor)).await;
+    assert_eq!(seen[other]["deleted"], true);
+
+    // A cursor given out before this rule (four parts) still works and sends tombstones.
+    use base64::Engine;
+    let old = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("0.0.0.0");
+    let page = phone.pull_page(&app, Some(&old), 1000).await;
+    assert!(page["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == gone.as_str()));
 }

@@ -61,6 +61,12 @@ struct Name {
 }
 
 #[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+#[derive(QueryableByName)]
 struct Locked {
     #[diesel(sql_type = diesel::sql_types::Bool)]
     locked: bool,
@@ -588,5 +594,43 @@ impl TestApp {
     /// Runs SQL on the test database, for state another route owns (say, a consent).
     pub fn sql(&self, query: &str) {
         diesel::sql_query(query).execute(&mut self.db.connect()).unwrap();
+    }
+
+    /// The one number a query answers (its single column must be named `n`, a bigint).
+    pub fn scalar(&self, query: &str) -> i64 {
+        diesel::sql_query(query.replacen("count(*)", "count(*) AS n", 1))
+            .get_result::<Count>(&mut self.db.connect())
+            .unwrap()
+            .n
+    }
+
+    /// Every (table, value, rows) where a row of a table of the application, read as text
+    /// whole, holds one of `values` (case-insensitive).
+    pub fn rows_mentioning(&self, values: &[String]) -> Vec<(String, String, i64)> {
+        let mut conn = self.db.connect();
+        let tables: Vec<Name> = diesel::sql_query(
+            "SELECT tablename AS datname FROM pg_tables WHERE schemaname = 'public' \
+             AND tablename NOT LIKE '\\_\\_%' ORDER BY tablename",
+        )
+        .load(&mut conn)
+        .unwrap();
+        let mut found = Vec::new();
+        for table in tables {
+            for value in values {
+                let query = format!(
+                    "SELECT count(*) AS n FROM \"{}\" AS t WHERE strpos(lower(t::text), lower($1)) > 0",
+                    table.datname
+                );
+                let n = diesel::sql_query(query)
+                    .bind::<Text, _>(value)
+                    .get_result::<Count>(&mut conn)
+                    .unwrap()
+                    .n;
+                if n > 0 {
+                    found.push((table.datname.clone(), value.clone(), n));
+                }
+            }
+        }
+        found
     }
 }

@@ -6,6 +6,7 @@
 //! unique key `(reminder_id, fires_at, device_id)` makes queueing idempotent, so two
 //! schedulers, a restart or a retry never queue an occurrence twice for a device.
 
+use super::schema::push_jobs;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{
@@ -364,4 +365,101 @@ pub fn purge_finished(conn: &mut PgConnection, before: DateTime<Utc>) -> QueryRe
     )
     .bind::<Timestamptz, _>(before)
     .execute(conn)
+}
+
+/// One push sent (or to send) to one of the owner's devices, for their export.
+#[derive(Debug, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = push_jobs)]
+pub struct PushHistoryRow {
+    pub reminder_id: Uuid,
+    pub device_id: Uuid,
+    pub fires_at: DateTime<Utc>,
+    pub payload: serde_json::Value,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn history_of(conn: &mut PgConnection, owner: Uuid) -> QueryResult<Vec<PushHistoryRow>> {
+    push_jobs::table
+        .filter(push_jobs::owner_id.eq(owner))
+        .order(push_jobs::id)
+        .select(PushHistoryRow::as_select())
+        .load(conn)
+}
+
+/// Records a process's push workers and the providers they send through (or refreshes its
+/// heartbeat).
+pub fn heartbeat(
+    conn: &mut PgConnection,
+    process: Uuid,
+    host: &str,
+    providers: &[String],
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO push_worker_processes (id, host, providers) VALUES ($1, $2, $3) \
+         ON CONFLICT (id) DO UPDATE SET seen_at = now(), providers = EXCLUDED.providers",
+    )
+    .bind::<SqlUuid, _>(process)
+    .bind::<Text, _>(host)
+    .bind::<Array<Text>, _>(providers)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Forgets a process that stopped its workers, and processes silent for longer than
+/// `stale` (killed ones).
+pub fn forget_process(conn: &mut PgConnection, process: Uuid, stale: std::time::Duration) -> QueryResult<()> {
+    diesel::sql_query(
+        "DELETE FROM push_worker_processes WHERE id = $1 OR seen_at < now() - make_interval(secs => $2)",
+    )
+    .bind::<SqlUuid, _>(process)
+    .bind::<Double, _>(stale.as_secs_f64())
+    .execute(conn)?;
+    Ok(())
+}
+
+/// A provider whose due jobs no live worker process can send.
+#[derive(Debug, Clone, QueryableByName, serde::Serialize)]
+pub struct Stranded {
+    #[diesel(sql_type = Text)]
+    pub provider: String,
+    #[diesel(sql_type = BigInt)]
+    pub queued: i64,
+    /// Seconds since the oldest of them became due.
+    #[diesel(sql_type = Double)]
+    pub waiting_secs: f64,
+}
+
+/// The providers with jobs due and no process seen within `live` able to send them.
+pub fn stranded(conn: &mut PgConnection, live: std::time::Duration) -> QueryResult<Vec<Stranded>> {
+    diesel::sql_query(
+        "SELECT d.push_provider AS provider, count(*) AS queued, \
+                EXTRACT(EPOCH FROM now() - min(j.run_at))::float8 AS waiting_secs \
+         FROM push_jobs j JOIN devices d ON d.id = j.device_id \
+         WHERE j.status = 'queued' AND j.run_at <= now() AND d.push_provider IS NOT NULL \
+           AND NOT EXISTS (SELECT 1 FROM push_worker_processes p \
+                           WHERE d.push_provider = ANY (p.providers) \
+                             AND p.seen_at >= now() - make_interval(secs => $1)) \
+         GROUP BY 1 ORDER BY 1",
+    )
+    .bind::<Double, _>(live.as_secs_f64())
+    .load(conn)
+}
+
+/// The providers that active devices name, for a worker refusing to start without any.
+pub fn providers_in_use(conn: &mut PgConnection) -> QueryResult<Vec<String>> {
+    #[derive(QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = Text)]
+        provider: String,
+    }
+    let names = diesel::sql_query(
+        "SELECT DISTINCT push_provider AS provider FROM devices \
+         WHERE active AND push_provider IS NOT NULL AND push_token IS NOT NULL ORDER BY 1",
+    )
+    .load::<Name>(conn)?;
+    Ok(names.into_iter().map(|n| n.provider).collect())
 }

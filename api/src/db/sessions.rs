@@ -211,3 +211,23 @@ pub fn purge(conn: &mut PgConnection, before: DateTime<Utc>) -> QueryResult<usiz
     let revoked = diesel::delete(sessions::table.filter(sessions::revoked_at.lt(before))).execute(conn)?;
     Ok(failures + tokens + revoked)
 }
+
+/// A session as its user may see it in an export: no token digests.
+#[derive(Debug, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = sessions)]
+pub struct SessionRow {
+    pub id: Uuid,
+    pub user_agent: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub revoked_reason: Option<String>,
+}
+
+pub fn all_by_user(conn: &mut PgConnection, user: Uuid) -> QueryResult<Vec<SessionRow>> {
+    sessions::table
+        .filter(sessions::user_id.eq(user))
+        .order(sessions::created_at)
+        .select(SessionRow::as_select())
+        .load(conn)
+}

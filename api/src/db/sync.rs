@@ -243,6 +243,32 @@ pub fn rows_by_ids(
     Ok(rows.into_iter().map(SyncedRow::from).collect())
 }
 
+/// Of the rows `ids`, those whose merge state holds a stamp of node `node` (the 32 hex digits
+/// of a device id): rows that device wrote.
+pub fn written_by(
+    conn: &mut PgConnection,
+    coll: &dyn SyncedTable,
+    ids: &[Uuid],
+    node: &str,
+) -> Result<Vec<Uuid>, diesel::result::Error> {
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = SqlUuid)]
+        id: Uuid,
+    }
+    let sql = format!(
+        "SELECT t.{key} AS id FROM unnest($1::uuid[]) AS k(id) JOIN {table} t ON t.{key} = k.id \
+         WHERE strpos(t.sync_state::text, $2) > 0",
+        key = column(coll.key())?,
+        table = coll.table(),
+    );
+    let rows = diesel::sql_query(sql)
+        .bind::<Array<SqlUuid>, _>(ids)
+        .bind::<Text, _>(node)
+        .load::<Key>(conn)?;
+    Ok(rows.into_iter().map(|k| k.id).collect())
+}
+
 /// A merge state to store: the state (JSON, serialised once) and its pull view.
 pub struct StateWrite<'a> {
     pub state: &'a RawValue,
@@ -742,6 +768,23 @@ pub fn list_conflicts(
     query.load(conn)
 }
 
+/// Removes the change rows addressed to a user (their erasure: nobody will pull them). Rows
+/// addressed to an event's members stay, so the others learn what left.
+pub fn forget_user(conn: &mut PgConnection, user: Uuid) -> Result<usize, diesel::result::Error> {
+    diesel::sql_query("DELETE FROM sync_changes WHERE user_id = $1")
+        .bind::<SqlUuid, _>(user)
+        .execute(conn)
+}
+
+/// Every conflict recorded on the user's records, oldest first (for their export).
+pub fn all_conflicts(conn: &mut PgConnection, user: Uuid) -> Result<Vec<ConflictRow>, diesel::result::Error> {
+    sync_conflicts::table
+        .filter(sync_conflicts::user_id.eq(user))
+        .order(sync_conflicts::id)
+        .select(ConflictRow::as_select())
+        .load(conn)
+}
+
 /// A position in the change feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Position {
@@ -782,6 +825,29 @@ pub fn fence(conn: &mut PgConnection) -> Result<i64, diesel::result::Error> {
     let fence = diesel::sql_query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin")
         .get_result::<Fence>(conn)?;
     Ok(fence.xmin)
+}
+
+/// The transactions of the caller's snapshot: those below `xmin` have ended, those from
+/// `xmax` on had not started, and `running` were in progress between the two.
+#[derive(Debug, Clone, PartialEq, Eq, Default, QueryableByName)]
+pub struct Snapshot {
+    #[diesel(sql_type = BigInt)]
+    pub xmin: i64,
+    #[diesel(sql_type = BigInt)]
+    pub xmax: i64,
+    #[diesel(sql_type = Array<BigInt>)]
+    pub running: Vec<i64>,
+}
+
+/// The caller's snapshot, as [`fence`] reads its `xmin` (call first in a repeatable-read
+/// transaction).
+pub fn snapshot(conn: &mut PgConnection) -> Result<Snapshot, diesel::result::Error> {
+    diesel::sql_query(
+        "SELECT pg_snapshot_xmin(s)::text::bigint AS xmin, pg_snapshot_xmax(s)::text::bigint AS xmax, \
+                ARRAY(SELECT x::text::bigint FROM pg_snapshot_xip(s) AS x) AS running \
+         FROM pg_current_snapshot() AS s",
+    )
+    .get_result(conn)
 }
 
 /// Makes the rest of the transaction read the change feed by walking its (user or event,

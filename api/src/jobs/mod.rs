@@ -7,13 +7,16 @@
 //! - [`worker`] runs the loop: schedule, claim, send, record; it sleeps until the next
 //!   known piece of work or the poll interval, and a `LISTEN carnet_push` connection wakes
 //!   it early;
-//! - [`providers`] sends: FCM, APNs, a signed webhook, or the log.
+//! - [`providers`] sends: FCM, APNs, a signed webhook, or the log;
+//! - [`readiness`] keeps each process's heartbeat (the providers it sends through) and
+//!   finds the providers whose due jobs no live process can send.
 //!
 //! Delivery is at least once per (occurrence, device) and, short of a worker dying after
 //! the provider accepted a push but before it recorded it, exactly once.
 
 pub mod providers;
 pub mod queue;
+pub mod readiness;
 pub mod scheduler;
 pub mod worker;
 

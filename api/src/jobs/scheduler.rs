@@ -8,15 +8,29 @@
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
+use crate::config::PushContent;
 use crate::db::push_jobs::{self, Occurrence, PendingReminder};
 use crate::db::Db;
 use crate::domain::{next_repeat_after, TimeZone};
 use crate::error::ApiError;
 
 /// What the phone shows, in the user's language (French for `fr*` locales, English
-/// otherwise), and the ids the app needs to open the reminder.
-pub fn payload(reminder: &PendingReminder) -> Value {
+/// otherwise), and the ids the app needs to open the reminder. Private content says only
+/// that a reminder is due, with its id and time: no title, contact or event passes through
+/// the provider, and the app reads the reminder from Carnet to show it.
+pub fn payload(reminder: &PendingReminder, content: PushContent) -> Value {
     let french = reminder.locale.to_ascii_lowercase().starts_with("fr");
+    if content == PushContent::Private {
+        return json!({
+            "kind": "reminder",
+            "content": "private",
+            "title": "Carnet",
+            "body": if french { "Un rappel est arrivé." } else { "A reminder is due." },
+            "locale": if french { "fr" } else { "en" },
+            "reminder_id": reminder.id.to_string(),
+            "fires_at": reminder.fires_at.to_rfc3339(),
+        });
+    }
     let body = match (&reminder.contact_name, reminder.origin.as_str(), french) {
         (Some(_), "keep_in_touch", true) => "Cela fait un moment : un message, un café ?".to_string(),
         (Some(_), "keep_in_touch", false) => "It has been a while: a message, a coffee?".to_string(),
@@ -27,6 +41,7 @@ pub fn payload(reminder: &PendingReminder) -> Value {
     };
     json!({
         "kind": "reminder",
+        "content": "full",
         "title": reminder.title,
         "body": body,
         "locale": if french { "fr" } else { "en" },
@@ -39,7 +54,7 @@ pub fn payload(reminder: &PendingReminder) -> Value {
     })
 }
 
-fn occurrence(reminder: &PendingReminder, now: DateTime<Utc>) -> Occurrence {
+fn occurrence(reminder: &PendingReminder, now: DateTime<Utc>, content: PushContent) -> Occurrence {
     let next = match (reminder.repeat_every, reminder.repeat_unit.as_deref()) {
         (Some(every), Some(unit)) => TimeZone::parse(&reminder.timezone).ok().and_then(|zone| {
             next_repeat_after(reminder.due_local, every, unit, zone, now.max(reminder.fires_at))
@@ -50,21 +65,21 @@ fn occurrence(reminder: &PendingReminder, now: DateTime<Utc>) -> Occurrence {
         reminder_id: reminder.id,
         owner_id: reminder.owner_id,
         fires_at: reminder.fires_at,
-        payload: payload(reminder),
+        payload: payload(reminder, content),
         next,
     }
 }
 
 /// Queues the occurrences due by now, up to `limit` reminders, in one transaction. Answers
 /// (reminders fired, jobs queued).
-pub async fn schedule_due(db: &Db, limit: i64) -> Result<(usize, usize), ApiError> {
+pub async fn schedule_due(db: &Db, limit: i64, content: PushContent) -> Result<(usize, usize), ApiError> {
     db.transaction(move |conn| {
         let now = Utc::now();
         let due = push_jobs::lock_pending(conn, now, limit)?;
         if due.is_empty() {
             return Ok((0, 0));
         }
-        let occurrences: Vec<Occurrence> = due.iter().map(|r| occurrence(r, now)).collect();
+        let occurrences: Vec<Occurrence> = due.iter().map(|r| occurrence(r, now, content)).collect();
         let queued = push_jobs::queue_occurrences(conn, &occurrences)?;
         Ok((due.len(), queued))
     })

@@ -77,6 +77,14 @@ pub fn start(db: Db, settings: &Settings, metrics: PushMetrics, count: usize) ->
     std::thread::Builder::new()
         .name("carnet-push-listen".into())
         .spawn(move || listen(&url, &wake, &listener_stop))?;
+    let process = Uuid::new_v4();
+    workers.tasks.push(tokio::spawn(super::readiness::keep_alive(
+        db.clone(),
+        settings.push.clone(),
+        process,
+        sendable.clone(),
+        stop_rx.clone(),
+    )));
     let context = Arc::new(Context {
         db,
         providers,
@@ -84,7 +92,7 @@ pub fn start(db: Db, settings: &Settings, metrics: PushMetrics, count: usize) ->
         settings: settings.push.clone(),
         metrics,
     });
-    let process = &Uuid::new_v4().simple().to_string()[..8];
+    let process = &process.simple().to_string()[..8];
     for n in 0..count {
         let name = format!("{process}-{}-{n}", std::process::id());
         workers.tasks.push(tokio::spawn(run(
@@ -99,8 +107,9 @@ pub fn start(db: Db, settings: &Settings, metrics: PushMetrics, count: usize) ->
 }
 
 impl PushWorkers {
+    /// The number of push workers (the heartbeat task aside).
     pub fn count(&self) -> usize {
-        self.tasks.len()
+        self.tasks.len().saturating_sub(1)
     }
 
     /// Stops gracefully: no new claims; jobs being sent finish (or are released after the
@@ -233,7 +242,8 @@ async fn run(
 /// One round: queue due occurrences, recover expired leases, claim and send a batch.
 /// Answers whether there was work (so the worker looks again at once).
 async fn step(ctx: &Arc<Context>, name: &str, stop: &mut watch::Receiver<bool>) -> Result<bool, ApiError> {
-    let (fired, queued) = scheduler::schedule_due(&ctx.db, ctx.settings.batch_size).await?;
+    let (fired, queued) =
+        scheduler::schedule_due(&ctx.db, ctx.settings.batch_size, ctx.settings.content).await?;
     ctx.metrics.queued.inc_by(queued as u64);
     let max_attempts = ctx.settings.max_attempts;
     let (requeued, dead) = ctx

@@ -206,7 +206,8 @@ async fn patch_me(state: State, auth: AuthUser, body: web::Json<MePatch>) -> Res
     Ok(HttpResponse::Ok().json(load(&state, user_id).await?))
 }
 
-/// Everything I own, as one JSON document.
+/// Everything stored about me, as one JSON document: my records, the merge's conflicts on
+/// them, the pushes sent to my devices, my sessions (without secrets) and my calendar feed.
 #[utoipa::path(tag = "me", security(("bearer" = [])), responses((status = 200, description = "All my data", body = Object)))]
 #[get("/me/export")]
 async fn export_me(state: State, auth: AuthUser) -> Result<HttpResponse, ApiError> {
@@ -224,6 +225,15 @@ async fn export_me(state: State, auth: AuthUser) -> Result<HttpResponse, ApiErro
         "reminders": all.reminders.into_iter().map(super::reminders::reminder_view).collect::<Vec<_>>(),
         "events": all.events.into_iter().map(|e| super::events::event_view(e, true)).collect::<Vec<_>>(),
         "attendances": all.attendances.into_iter().map(super::attendees::own_attendance_view).collect::<Vec<_>>(),
+        "conflicts": all.conflicts.into_iter().map(super::sync::conflict_view).collect::<Vec<_>>(),
+        "pushes": all.pushes,
+        "sessions": all.sessions,
+        "calendar_feed": all.calendar_feed.map(|feed| serde_json::json!({
+            "active": feed.revoked_at.is_none(),
+            "created_at": feed.created_at,
+            "revoked_at": feed.revoked_at,
+            "content_changed_at": feed.content_changed_at,
+        })),
     });
     Ok(HttpResponse::Ok()
         .insert_header((
@@ -241,15 +251,7 @@ async fn delete_me(state: State, auth: AuthUser) -> Result<HttpResponse, ApiErro
     let user_id = auth.user_id;
     state
         .db
-        .transaction(move |conn| {
-            // The places I held at others' events go to the first in line.
-            let events = db::events::lock_where_holding_place(conn, user_id)?;
-            db::users::delete(conn, user_id)?;
-            for event in events {
-                crate::domain::attendances::free_places(conn, event.id, event.capacity)?;
-            }
-            Ok(())
-        })
+        .transaction(move |conn| Ok(crate::domain::profile::erase(conn, user_id)?))
         .await?;
     tracing::info!(%user_id, "account erased");
     Ok(HttpResponse::NoContent().finish())

@@ -223,11 +223,11 @@ pub async fn wait_for_changes(
     let mut notifications = state.sync.notifier.subscribe();
     let check = move |conn: &mut diesel::PgConnection| -> Result<(bool, Vec<Uuid>), ApiError> {
         crate::db::sync::device_last_mutation(conn, user, device)?.ok_or(ApiError::NotFound)?;
-        let after = pull::check_horizon(cursor, crate::db::sync::horizon(conn)?)?;
+        let after = pull::check_horizon(cursor.clone(), crate::db::sync::horizon(conn)?)?;
         let (events, _) = crate::db::sync::scope_events(conn, user)?;
         Ok((pull::changed_since(conn, user, &events, after)?, events))
     };
-    let (changed, events) = state.db.run(check).await?;
+    let (changed, events) = state.db.run(check.clone()).await?;
     if changed {
         return Ok(HttpResponse::Ok().json(WaitAnswer { changed: true }));
     }
@@ -250,7 +250,7 @@ pub async fn wait_for_changes(
             },
             _ = &mut deadline => break false,
         }
-        let (changed, events) = state.db.run(check).await?;
+        let (changed, events) = state.db.run(check.clone()).await?;
         if changed {
             break true;
         }
@@ -287,7 +287,7 @@ pub struct ConflictView {
     pub at: DateTime<Utc>,
 }
 
-fn conflict_view(row: ConflictRow) -> ConflictView {
+pub(crate) fn conflict_view(row: ConflictRow) -> ConflictView {
     ConflictView {
         id: row.id,
         collection: row.collection,

@@ -77,16 +77,66 @@ fn bad_cursor() -> ApiError {
 
 /// A pull cursor: everything up to `settled` is delivered and final; rows up to `sent` were
 /// delivered, those between the two may still have late neighbours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+///
+/// `began` is the snapshot of the device's first pull (from no cursor), kept by every cursor
+/// after it. A record whose change rows all come from transactions committed in that
+/// snapshot was already deleted or out of scope when the device began, so it never reached
+/// the device by a pull: no tombstone is sent for it, unless the device wrote it itself.
+/// A record the device did receive can only leave in a transaction the snapshot did not
+/// see, and that tombstone is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Cursor {
     pub settled: Position,
     pub sent: Position,
+    pub began: Began,
 }
 
-pub fn encode_cursor(c: Cursor) -> String {
+/// Which transactions had committed when a device's first pull began.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Began {
+    xmin: i64,
+    xmax: i64,
+    running: Vec<i64>,
+}
+
+/// A snapshot with more transactions in progress than this is kept as its `xmin` alone (all
+/// later transactions count as unseen): the cursor stays short, and more tombstones are sent.
+const MAX_RUNNING: usize = 32;
+
+impl Began {
+    fn of(snapshot: db::sync::Snapshot) -> Began {
+        if snapshot.running.len() > MAX_RUNNING {
+            return Began {
+                xmin: snapshot.xmin,
+                xmax: snapshot.xmin,
+                running: Vec::new(),
+            };
+        }
+        Began {
+            xmin: snapshot.xmin,
+            xmax: snapshot.xmax,
+            running: snapshot.running,
+        }
+    }
+
+    /// Whether transaction `xid` had committed when the first pull began. A cursor from
+    /// before this rule began at nothing: every tombstone is sent.
+    fn saw(&self, xid: i64) -> bool {
+        xid < self.xmin || (xid < self.xmax && !self.running.contains(&xid))
+    }
+}
+
+pub fn encode_cursor(c: &Cursor) -> String {
+    let running: Vec<String> = c.began.running.iter().map(i64::to_string).collect();
     URL_SAFE_NO_PAD.encode(format!(
-        "{}.{}.{}.{}",
-        c.settled.xid, c.settled.seq, c.sent.xid, c.sent.seq
+        "{}.{}.{}.{}.{}.{}.{}",
+        c.settled.xid,
+        c.settled.seq,
+        c.sent.xid,
+        c.sent.seq,
+        c.began.xmin,
+        c.began.xmax,
+        running.join("-")
     ))
 }
 
@@ -99,16 +149,35 @@ pub fn decode_cursor(raw: Option<&str>) -> Result<Option<Cursor>, ApiError> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(bad_cursor)?;
-    let parts: Vec<i64> = text
-        .split('.')
-        .map(|p| p.parse::<i64>().map_err(|_| bad_cursor()))
-        .collect::<Result<_, _>>()?;
-    let [a, b, c, d] = parts.as_slice() else {
-        return Err(bad_cursor());
+    let parts: Vec<&str> = text.split('.').collect();
+    let number = |p: &str| p.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(bad_cursor);
+    // Four parts: a cursor given out before `began` existed.
+    let began = match parts.as_slice() {
+        [_, _, _, _] => Began::default(),
+        [_, _, _, _, xmin, xmax, running] => Began {
+            xmin: number(xmin)?,
+            xmax: number(xmax)?,
+            running: running
+                .split('-')
+                .filter(|r| !r.is_empty())
+                .map(number)
+                .collect::<Result<_, _>>()?,
+        },
+        _ => return Err(bad_cursor()),
     };
+    if began.xmax < began.xmin || began.running.len() > MAX_RUNNING {
+        return Err(bad_cursor());
+    }
     let cursor = Cursor {
-        settled: Position { xid: *a, seq: *b },
-        sent: Position { xid: *c, seq: *d },
+        settled: Position {
+            xid: number(parts[0])?,
+            seq: number(parts[1])?,
+        },
+        sent: Position {
+            xid: number(parts[2])?,
+            seq: number(parts[3])?,
+        },
+        began,
     };
     if cursor.sent < cursor.settled {
         return Err(bad_cursor());
@@ -246,11 +315,20 @@ pub fn pull(
         .read_only()
         .run(|conn| {
             // First statement: the snapshot every later read shares.
-            let fence = db::sync::fence(conn)?;
+            let (fence, began) = match cursor {
+                Some(_) => (db::sync::fence(conn)?, None),
+                None => {
+                    let snapshot = db::sync::snapshot(conn)?;
+                    (snapshot.xmin, Some(Began::of(snapshot)))
+                }
+            };
             db::sync::read_feed_in_order(conn)?;
             let last_mutation_id =
                 db::sync::device_last_mutation(conn, user, device)?.ok_or(ApiError::NotFound)?;
-            let after = check_horizon(cursor, db::sync::horizon(conn)?)?;
+            let mut after = check_horizon(cursor, db::sync::horizon(conn)?)?;
+            if let Some(began) = began {
+                after.began = began;
+            }
             let (events, organised) = db::sync::scope_events(conn, user)?;
             let viewer = Viewer {
                 user,
@@ -272,7 +350,7 @@ pub fn pull(
             } else {
                 Vec::new()
             };
-            let mut next = after;
+            let mut next = after.clone();
             let more;
             if rows.len() as i64 > limit {
                 rows.truncate(limit as usize);
@@ -296,15 +374,21 @@ pub fn pull(
                 next.sent = next.sent.max(last.position());
             }
             next.sent = next.sent.max(next.settled);
-            // Each record once, at its last position in the page.
-            let mut order: Vec<(&'static Collection, Uuid)> = Vec::with_capacity(rows.len());
+            // Each record once, at its last position in the page, with whether a row of it
+            // comes from a transaction the first pull did not see (the device may have had it).
+            let mut order: Vec<(&'static Collection, Uuid, bool)> = Vec::with_capacity(rows.len());
             let mut seen: HashMap<(&'static str, Uuid), usize> = HashMap::with_capacity(rows.len());
             for row in rows.iter().rev() {
                 let Some(coll) = synced::collection(&row.collection) else {
                     continue;
                 };
-                if seen.insert((coll.name, row.record_id), order.len()).is_none() {
-                    order.push((coll, row.record_id));
+                let unseen = !after.began.saw(row.xid);
+                match seen.get(&(coll.name, row.record_id)) {
+                    Some(&at) => order[at].2 |= unseen,
+                    None => {
+                        seen.insert((coll.name, row.record_id), order.len());
+                        order.push((coll, row.record_id, unseen));
+                    }
                 }
             }
             order.reverse();
@@ -313,8 +397,8 @@ pub fn pull(
             for coll in synced::COLLECTIONS {
                 let ids: Vec<Uuid> = order
                     .iter()
-                    .filter(|(c, _)| c.name == coll.name)
-                    .map(|(_, id)| *id)
+                    .filter(|(c, _, _)| c.name == coll.name)
+                    .map(|(_, id, _)| *id)
                     .collect();
                 if ids.is_empty() {
                     continue;
@@ -339,13 +423,40 @@ pub fn pull(
                     }
                 }
             }
-            let changes = order
+            let mut changes: Vec<(Change, bool)> = order
                 .into_iter()
-                .map(|(coll, id)| render(coll, schema, &viewer, id, loaded.remove(&(coll.name, id))))
+                .map(|(coll, id, unseen)| {
+                    (
+                        render(coll, schema, &viewer, id, loaded.remove(&(coll.name, id))),
+                        unseen,
+                    )
+                })
+                .collect();
+            // A tombstone of a record already gone when the first pull began goes only to a
+            // device that wrote the record itself (it has it from its own queue).
+            let node = device.simple().to_string();
+            for coll in synced::COLLECTIONS {
+                let unsent: Vec<Uuid> = changes
+                    .iter()
+                    .filter(|(c, unseen)| c.deleted && !unseen && c.collection == coll.name)
+                    .map(|(c, _)| c.id)
+                    .collect();
+                if unsent.is_empty() {
+                    continue;
+                }
+                let written = db::sync::written_by(conn, coll, &unsent, &node)?;
+                for (change, unseen) in changes.iter_mut() {
+                    *unseen |= change.collection == coll.name && written.contains(&change.id);
+                }
+            }
+            let changes = changes
+                .into_iter()
+                .filter(|(change, unseen)| *unseen || !change.deleted)
+                .map(|(change, _)| change)
                 .collect();
             Ok(PullPage {
                 changes,
-                cursor: encode_cursor(next),
+                cursor: encode_cursor(&next),
                 has_more: more,
                 last_mutation_id,
             })
@@ -369,4 +480,63 @@ pub fn changed_since(
         return Ok(!settled.is_empty());
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(xid: i64, seq: i64) -> Position {
+        Position { xid, seq }
+    }
+
+    #[test]
+    fn a_cursor_reads_back_as_given_out_and_older_cursors_still_read() {
+        let cursor = Cursor {
+            settled: at(10, 3),
+            sent: at(12, 9),
+            began: Began {
+                xmin: 8,
+                xmax: 14,
+                running: vec![9, 11],
+            },
+        };
+        let decoded = decode_cursor(Some(&encode_cursor(&cursor))).unwrap().unwrap();
+        assert_eq!(decoded, cursor);
+        // Seen by the snapshot: below xmin, or below xmax and not running.
+        let saw: Vec<i64> = (6..16).filter(|x| decoded.began.saw(*x)).collect();
+        assert_eq!(saw, vec![6, 7, 8, 10, 12, 13]);
+        let old = decode_cursor(Some(&URL_SAFE_NO_PAD.encode("10.3.12.9")))
+            .unwrap()
+            .unwrap();
+        assert_eq!(old.began, Began::default());
+        assert!(!(0..1000).any(|x| old.began.saw(x)));
+    }
+
+    #[test]
+    fn a_cursor_not_given_out_is_refused() {
+        for text in [
+            "10.3.12",
+            "10.3.12.9.8",
+            "10.3.12.9.14.8.",
+            "10.3.12.9.8.14.x",
+            "10.3.12.9.-1.14.",
+            "12.9.10.3",
+        ] {
+            assert!(
+                decode_cursor(Some(&URL_SAFE_NO_PAD.encode(text))).is_err(),
+                "{text}"
+            );
+        }
+        let many: Vec<String> = (0..40).map(|x| (100 + x).to_string()).collect();
+        let text = format!("1.1.1.1.100.200.{}", many.join("-"));
+        assert!(decode_cursor(Some(&URL_SAFE_NO_PAD.encode(text))).is_err());
+        // A busy snapshot is kept as its xmin alone.
+        let began = Began::of(db::sync::Snapshot {
+            xmin: 100,
+            xmax: 200,
+            running: (100..140).collect(),
+        });
+        assert!(began.saw(99) && !began.saw(150));
+    }
 }

@@ -102,6 +102,7 @@ impl Apns {
         });
         for key in [
             "kind",
+            "content",
             "reminder_id",
             "contact_id",
             "event_id",

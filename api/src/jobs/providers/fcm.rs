@@ -137,6 +137,7 @@ impl Fcm {
         let mut data = serde_json::Map::new();
         for key in [
             "kind",
+            "content",
             "reminder_id",
             "contact_id",
             "event_id",

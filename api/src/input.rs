@@ -32,6 +32,11 @@ use crate::error::{ApiError, FieldError};
 pub const MAX_URI: usize = 8 * 1024;
 /// Most header bytes (names and values) in one request.
 pub const MAX_HEADERS: usize = 32 * 1024;
+
+/// The request body encodings the server decodes (actix-web's decoders); any other
+/// `Content-Encoding` is 415 rather than read as if it were plain.
+const DECODED_ENCODINGS: &[&str] = &["identity", "gzip", "x-gzip", "deflate", "br", "zstd"];
+
 /// The largest JSON body any route takes (sync push); a longer one is passed on unread,
 /// for the route's own limit to refuse.
 pub const MAX_SCANNED_JSON: usize = crate::routes::sync::PUSH_LIMIT;
@@ -63,6 +68,21 @@ fn check_head(req: &ServiceRequest) -> Result<(), ApiError> {
         .sum();
     if header_bytes > MAX_HEADERS {
         return Err(ApiError::HeadersTooLarge { limit: MAX_HEADERS });
+    }
+    if let Some(encoding) = req.headers().get(header::CONTENT_ENCODING) {
+        let known = encoding.to_str().is_ok_and(|v| {
+            v.split(',')
+                .all(|e| DECODED_ENCODINGS.iter().any(|k| e.trim().eq_ignore_ascii_case(k)))
+        });
+        if !known {
+            return Err(ApiError::UnsupportedMediaType {
+                detail: format!(
+                    "Content-Encoding {:?} is not one this server decodes: send the body as it is (identity), or with {}.",
+                    String::from_utf8_lossy(encoding.as_bytes()),
+                    DECODED_ENCODINGS[1..].join(", ")
+                ),
+            });
+        }
     }
     if text_problem(req.path()).is_some() {
         return Err(ApiError::bad_request(

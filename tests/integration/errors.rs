@@ -263,7 +263,7 @@ async fn oversized_urls_and_headers_are_problems() {
 
 /// Sends `request` as raw bytes and answers the head and the body (off the test's thread,
 /// which also drives the server).
-async fn raw_exchange(app: &carnet_tests::TestApp, request: &[u8]) -> (String, String) {
+pub(crate) async fn raw_exchange(app: &carnet_tests::TestApp, request: &[u8]) -> (String, String) {
     let address = app.address.trim_start_matches("http://").to_string();
     let request = request.to_vec();
     tokio::task::spawn_blocking(move || raw_exchange_blocking(&address, &request))

@@ -596,9 +596,9 @@ impl TestApp {
         diesel::sql_query(query).execute(&mut self.db.connect()).unwrap();
     }
 
-    /// The one number a query answers (its single column must be named `n`, a bigint).
+    /// The one number (a bigint) a query answers.
     pub fn scalar(&self, query: &str) -> i64 {
-        diesel::sql_query(query.replacen("count(*)", "count(*) AS n", 1))
+        diesel::sql_query(format!("SELECT ({query}) AS n"))
             .get_result::<Count>(&mut self.db.connect())
             .unwrap()
             .n

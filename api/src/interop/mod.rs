@@ -45,9 +45,18 @@ pub struct RecordError {
     pub message: String,
 }
 
-/// The text of an uploaded file: a UTF-8 BOM is dropped; bytes that are not UTF-8 are read
-/// as Windows-1252 (the superset of ISO-8859-1 that old exports really use).
+/// The text of an uploaded file: a UTF-8 BOM is dropped; a file with a UTF-16 BOM (as
+/// Outlook and Excel's "Unicode text" write) is read as UTF-16; other bytes that are not
+/// UTF-8 are read as Windows-1252 (the superset of ISO-8859-1 that old exports really use).
 pub fn decode_text(bytes: &[u8]) -> String {
+    for (bom, encoding) in [
+        (&b"\xFF\xFE"[..], encoding_rs::UTF_16LE),
+        (&b"\xFE\xFF"[..], encoding_rs::UTF_16BE),
+    ] {
+        if let Some(rest) = bytes.strip_prefix(bom) {
+            return encoding.decode_without_bom_handling(rest).0.into_owned();
+        }
+    }
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
         Ok(text) => text.to_string(),
@@ -56,6 +65,17 @@ pub fn decode_text(bytes: &[u8]) -> String {
             .0
             .into_owned(),
     }
+}
+
+/// Where the first NUL character of a text is, as (line, column), both from 1. No field
+/// may hold one: a file holding one is binary or damaged, so it is refused whole, with the
+/// place, rather than read in part.
+pub fn find_nul(text: &str) -> Option<(usize, usize)> {
+    let at = text.find('\0')?;
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Some((line, column))
 }
 
 /// What an uploaded file holds.

@@ -227,7 +227,7 @@ async fn import_attendees(
     }
     let report = state
         .db
-        .transaction(move |conn| import(conn, me, event_id, &interop::decode_text(&body)))
+        .transaction(move |conn| import(conn, me, event_id, &super::contacts_io::file_text(&body)?))
         .await?;
     Ok(HttpResponse::Ok().json(report))
 }

@@ -91,6 +91,22 @@ fn report_error(errors: &mut Vec<ImportError>, record: usize, message: String) {
     }
 }
 
+/// An uploaded file's text (see [`interop::decode_text`]); one holding a NUL is refused
+/// whole, naming where.
+pub(crate) fn file_text(body: &[u8]) -> Result<String, ApiError> {
+    let text = interop::decode_text(body);
+    match interop::find_nul(&text) {
+        None => Ok(text),
+        Some((line, column)) => Err(ApiError::invalid(
+            "file",
+            crate::error::InvalidValue::new(
+                "nul_character",
+                format!("line {line}, column {column} holds a NUL character: the file is not text, or is damaged; nothing was imported"),
+            ),
+        )),
+    }
+}
+
 pub(crate) fn unknown_headers(headers: Vec<String>) -> ApiError {
     ApiError::invalid(
         "file",
@@ -173,6 +189,18 @@ fn import(
     kind: FileKind,
     text: &str,
 ) -> Result<ContactImportReport, ApiError> {
+    if kind == FileKind::Vcard
+        && !text.trim().is_empty()
+        && !text
+            .as_bytes()
+            .windows(11)
+            .any(|w| w.eq_ignore_ascii_case(b"BEGIN:VCARD"))
+    {
+        return Err(ApiError::unprocessable(
+            "not_a_vcard",
+            "The body is sent as a vCard but holds no BEGIN:VCARD: send the content of a .vcf file, or a CSV file as text/csv.",
+        ));
+    }
     let drafts: Vec<Result<ContactDraft, RecordError>> = match kind {
         FileKind::Vcard => vcard::read(text),
         FileKind::Csv => interop::table::read(text)
@@ -265,7 +293,7 @@ async fn import_contacts(
     let report = state
         .db
         .transaction(move |conn| {
-            let text = interop::decode_text(&body);
+            let text = file_text(&body)?;
             drop(body);
             let kind = interop::sniff(content_type.as_deref(), &text);
             import(conn, owner, kind, &text)

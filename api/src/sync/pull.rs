@@ -483,6 +483,7 @@ pub fn changed_since(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -232,6 +232,17 @@ async fn unknown_methods_get_405_with_allow_as_a_problem() {
         )
         .await;
     post.assert_problem(405, "method_not_allowed");
+    // A fixed path beside a pattern that also matches it answers its own methods.
+    for (method, path, allow) in [
+        (reqwest::Method::PATCH, "/v1/events/join", "POST"),
+        (reqwest::Method::OPTIONS, "/v1/events/join", "POST"),
+        (reqwest::Method::PATCH, "/v1/contacts/import", "POST"),
+        (reqwest::Method::PATCH, "/v1/contacts/export", "GET"),
+    ] {
+        let answer = app.request(method.clone(), path, Some(&user.token), None).await;
+        answer.assert_problem(405, "method_not_allowed");
+        assert_eq!(answer.headers.get("allow").unwrap(), allow, "{method} {path}");
+    }
     // An unknown path stays 404.
     app.request(reqwest::Method::TRACE, "/nothing", None, None)
         .await

@@ -23,11 +23,17 @@ use crate::domain::{InvalidValue, TimeZone};
 use crate::error::ApiError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(join_event)
-        .service(get_my_attendance)
-        .service(patch_my_attendance)
-        .service(check_in)
-        .service(exchange);
+    // A resource taking every method, so another method on this fixed path is 405 with its
+    // `Allow`, not a request for the event of id "join".
+    cfg.service(
+        web::resource("/events/join")
+            .route(web::post().to(join_event))
+            .default_service(web::to(super::unmatched)),
+    )
+    .service(get_my_attendance)
+    .service(patch_my_attendance)
+    .service(check_in)
+    .service(exchange);
 }
 
 /// The caller's address, for the per-address guessing limit.
@@ -94,14 +100,13 @@ enum Joined {
 /// cancelled or removed attendance registers again. Wrong codes are counted per user and
 /// per client address; past the limit, every attempt gets 429 with `Retry-After` until
 /// the oldest counted failure leaves the window.
-#[utoipa::path(tag = "events", security(("bearer" = [])), request_body = JoinInput, responses(
+#[utoipa::path(post, path = "/events/join", tag = "events", security(("bearer" = [])), request_body = JoinInput, responses(
     (status = 201, description = "Registered or waitlisted", body = OwnAttendanceView),
     (status = 200, description = "Already attending: the same attendance", body = OwnAttendanceView),
     (status = 422, description = "Malformed or unknown code (`invalid_join_code`, `unknown_join_code`)", body = crate::error::Problem),
     (status = 429, description = "Too many wrong codes", body = crate::error::Problem),
 ))]
-#[post("/events/join")]
-async fn join_event(
+pub async fn join_event(
     state: State,
     auth: AuthUser,
     req: HttpRequest,

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use actix_web::http::header;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use diesel::PgConnection;
 use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -19,7 +19,18 @@ use crate::interop::merge::{normalise, Book, ContactData, Outcome};
 use crate::interop::{self, sheet::Sheet, vcard, ContactDraft, FileKind, RecordError};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(import_contacts).service(export_contacts);
+    // Resources taking every method, so another method on these fixed paths is 405 with
+    // their `Allow`, not a request for the contact of id "import".
+    cfg.service(
+        web::resource("/contacts/import")
+            .route(web::post().to(import_contacts))
+            .default_service(web::to(super::unmatched)),
+    )
+    .service(
+        web::resource("/contacts/export")
+            .route(web::get().to(export_contacts))
+            .default_service(web::to(super::unmatched)),
+    );
 }
 
 /// Rows fetched per query while an export streams: each query joins the remaining rows of
@@ -272,7 +283,7 @@ fn import(
 /// (`text/vcard`, `text/csv`), else from the content. A contact already present (same
 /// normalised email or phone) is merged, not duplicated: sets gain what they lack and
 /// empty fields are filled, nothing is overwritten. Up to 20 MiB.
-#[utoipa::path(tag = "contacts", security(("bearer" = [])),
+#[utoipa::path(post, path = "/contacts/import", tag = "contacts", security(("bearer" = [])),
     request_body(content = String, content_type = "text/vcard", description = "vCard or CSV file"),
     responses(
         (status = 200, body = ContactImportReport),
@@ -280,8 +291,7 @@ fn import(
         (status = 413, body = crate::error::Problem),
         (status = 422, description = "A CSV file without a name or email column", body = crate::error::Problem),
     ))]
-#[post("/contacts/import")]
-async fn import_contacts(
+pub async fn import_contacts(
     state: State,
     auth: AuthUser,
     req: HttpRequest,
@@ -455,12 +465,11 @@ fn contact_card(c: &ContactRow) -> String {
 
 /// All my contacts as one vCard 3.0 file (one card each) or a CSV file, streamed. Importing
 /// the file back gives the same contacts.
-#[utoipa::path(tag = "contacts", security(("bearer" = [])), params(ContactExportQuery), responses(
+#[utoipa::path(get, path = "/contacts/export", tag = "contacts", security(("bearer" = [])), params(ContactExportQuery), responses(
     (status = 200, description = "text/vcard or text/csv file", content_type = "text/vcard", body = String),
     (status = 400, body = crate::error::Problem),
 ))]
-#[get("/contacts/export")]
-async fn export_contacts(
+pub async fn export_contacts(
     state: State,
     auth: AuthUser,
     query: web::Query<ContactExportQuery>,

@@ -77,9 +77,9 @@ fn check_head(req: &ServiceRequest) -> Result<(), ApiError> {
         if !known {
             return Err(ApiError::UnsupportedMediaType {
                 detail: format!(
-                    "Content-Encoding {:?} is not one this server decodes: send the body as it is (identity), or with {}.",
+                    "Content-Encoding {:?} is not one this server decodes (it decodes {}).",
                     String::from_utf8_lossy(encoding.as_bytes()),
-                    DECODED_ENCODINGS[1..].join(", ")
+                    DECODED_ENCODINGS.join(", ")
                 ),
             });
         }

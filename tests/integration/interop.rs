@@ -402,7 +402,7 @@ async fn event(app: &TestApp, user: &User, capacity: Option<u32>) -> String {
 }
 
 /// `user` joins the event with its code, and consents to share their card or not.
-async fn join(app: &TestApp, organizer: &User, event: &str, user: &User, consent: bool) {
+pub(crate) async fn join(app: &TestApp, organizer: &User, event: &str, user: &User, consent: bool) {
     let code = app
         .get(&format!("/v1/events/{event}"), &organizer.token)
         .await

@@ -420,14 +420,7 @@ async fn lise_everywhere(app: &TestApp, nicolas: &User) -> (User, Vec<String>) {
         )
         .await;
     assert_eq!(card.status, 200, "{}", card.text);
-    let device = app
-        .post(
-            "/v1/devices",
-            &lise.token,
-            json!({ "platform": "android", "name": "Pixel de Lisandre", "push_provider": "fcm", "push_token": "tok-lisandre-0001" }),
-        )
-        .await;
-    assert_eq!(device.status, 201, "{}", device.text);
+    crate::push::device(app, &lise, "fcm", "tok-lisandre-0001").await;
     let contact = app
         .contact(
             &lise,
@@ -507,12 +500,10 @@ async fn lise_everywhere(app: &TestApp, nicolas: &User) -> (User, Vec<String>) {
         .await;
     assert_eq!(failed.status, 401, "{}", failed.text);
     // The worker pushes the due reminder to her phone (the log provider in development).
-    for _ in 0..600 {
-        if app.scalar("SELECT count(*) FROM push_jobs WHERE status = 'delivered'") > 0 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    crate::push::wait_until("her reminder is pushed", || {
+        app.scalar("SELECT count(*) FROM push_jobs WHERE status = 'delivered'") > 0
+    })
+    .await;
     let values = [
         lise.id.as_str(),
         &lise.email,

@@ -418,7 +418,7 @@ fn jobs(app: &TestApp) -> Vec<Job> {
 }
 
 /// Waits (up to a minute, checking every 50 ms) until `done` holds.
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..1200 {
         if done() {
             return;
@@ -441,7 +441,7 @@ async fn wait_for_settled_jobs(app: &TestApp, count: usize) -> Vec<Job> {
     jobs(app)
 }
 
-async fn device(app: &TestApp, user: &User, provider: &str, token: &str) -> String {
+pub(crate) async fn device(app: &TestApp, user: &User, provider: &str, token: &str) -> String {
     let platform = if provider == "apns" { "ios" } else { "android" };
     let answer = app
         .post(

@@ -1612,23 +1612,12 @@ async fn a_first_sync_holds_no_tombstone_for_a_record_the_device_never_had() {
         )
         .await
         .body;
-    for user in [&lise, &marc] {
-        let joined = app
-            .post("/v1/events/join", &user.token, json!({ "code": e["join_code"] }))
-            .await;
-        assert_eq!(joined.status, 201, "{}", joined.text);
-        let consent = app
-            .patch(
-                &format!("/v1/events/{}/attendance", e["id"].as_str().unwrap()),
-                &user.token,
-                json!({ "share_profile": true }),
-            )
-            .await;
-        assert_eq!(consent.status, 200, "{}", consent.text);
-    }
+    let event = e["id"].as_str().unwrap();
+    crate::interop::join(&app, &nico, event, &lise, true).await;
+    crate::interop::join(&app, &nico, event, &marc, true).await;
     let withdrawn = app
         .patch(
-            &format!("/v1/events/{}/attendance", e["id"].as_str().unwrap()),
+            &format!("/v1/events/{event}/attendance"),
             &marc.token,
             json!({ "share_profile": false }),
         )

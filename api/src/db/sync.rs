@@ -244,7 +244,8 @@ pub fn rows_by_ids(
 }
 
 /// Of the rows `ids`, those whose merge state holds a stamp of node `node` (the 32 hex digits
-/// of a device id): rows that device wrote.
+/// of a device id): rows that device wrote. The ids come from the reader's own change feed,
+/// which is the scope check (as for [`rows_by_ids`]).
 pub fn written_by(
     conn: &mut PgConnection,
     coll: &dyn SyncedTable,
@@ -813,18 +814,10 @@ impl ChangeRow {
     }
 }
 
-#[derive(QueryableByName)]
-struct Fence {
-    #[diesel(sql_type = BigInt)]
-    xmin: i64,
-}
-
 /// The fence: every transaction below it has ended, so no change row below it can still
 /// appear. Read in the caller's snapshot (call inside a repeatable-read transaction, first).
 pub fn fence(conn: &mut PgConnection) -> Result<i64, diesel::result::Error> {
-    let fence = diesel::sql_query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin")
-        .get_result::<Fence>(conn)?;
-    Ok(fence.xmin)
+    Ok(snapshot(conn)?.xmin)
 }
 
 /// The transactions of the caller's snapshot: those below `xmin` have ended, those from
@@ -839,8 +832,8 @@ pub struct Snapshot {
     pub running: Vec<i64>,
 }
 
-/// The caller's snapshot, as [`fence`] reads its `xmin` (call first in a repeatable-read
-/// transaction).
+/// The caller's snapshot (call first in a repeatable-read transaction); its `xmin` is the
+/// [`fence`].
 pub fn snapshot(conn: &mut PgConnection) -> Result<Snapshot, diesel::result::Error> {
     diesel::sql_query(
         "SELECT pg_snapshot_xmin(s)::text::bigint AS xmin, pg_snapshot_xmax(s)::text::bigint AS xmax, \

@@ -43,6 +43,12 @@ impl Email {
     }
 }
 
+/// The key failed logins are counted under for an address as typed, valid or not: trimmed
+/// and lower-cased (for a stored address, the same as [`Email::lowercase`]).
+pub fn login_key(typed: &str) -> String {
+    typed.trim().to_lowercase()
+}
+
 impl AsRef<str> for Email {
     fn as_ref(&self) -> &str {
         &self.0

@@ -25,7 +25,7 @@ mod text;
 mod time;
 
 pub use code::{new_checkin_code, new_join_code, CODE_ALPHABET, JOIN_CODE_LEN};
-pub use email::Email;
+pub use email::{login_key, Email};
 pub use link::Link;
 pub use phone::{Phone, Region};
 pub use tags::Tag;

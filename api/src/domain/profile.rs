@@ -22,7 +22,7 @@ pub fn update_card(conn: &mut PgConnection, owner: Uuid, changes: &CardChanges) 
 /// waitlists; what the cascade cannot reach (change-feed rows addressed to the user, failed
 /// logins under the account's email) goes too. Run inside a transaction.
 pub fn erase(conn: &mut PgConnection, user: Uuid) -> diesel::QueryResult<()> {
-    let email = db::users::find(conn, user)?.email.trim().to_lowercase();
+    let email = crate::domain::login_key(&db::users::find(conn, user)?.email);
     let events = db::events::lock_where_holding_place(conn, user)?;
     db::users::delete(conn, user)?;
     for event in events {

@@ -22,6 +22,15 @@ const X_THEY_BROUGHT: &str = "X-CARNET-THEY-BROUGHT";
 const X_I_CAN_OFFER: &str = "X-CARNET-I-CAN-OFFER";
 const X_FIRST_MET_ON: &str = "X-CARNET-FIRST-MET-ON";
 
+/// Whether `text` holds a card at all (a `BEGIN:VCARD`, in any case, anywhere), so that
+/// something else sent as a vCard (JSON by mistake, say) is refused rather than read as
+/// an empty address book.
+pub fn holds_a_card(text: &str) -> bool {
+    text.as_bytes()
+        .windows(11)
+        .any(|w| w.eq_ignore_ascii_case(b"BEGIN:VCARD"))
+}
+
 /// Reads every card of `text`: one draft per card, or an error naming the card.
 pub fn read(text: &str) -> Vec<Result<ContactDraft, RecordError>> {
     let mut out = Vec::new();

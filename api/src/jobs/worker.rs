@@ -42,6 +42,8 @@ struct Context {
 pub struct PushWorkers {
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The process's heartbeat (see `readiness`), while workers run.
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
     listener_stop: Arc<AtomicBool>,
 }
 
@@ -53,6 +55,7 @@ pub fn start(db: Db, settings: &Settings, metrics: PushMetrics, count: usize) ->
     let mut workers = PushWorkers {
         stop,
         tasks: Vec::new(),
+        heartbeat: None,
         listener_stop: listener_stop.clone(),
     };
     if count == 0 {
@@ -78,7 +81,7 @@ pub fn start(db: Db, settings: &Settings, metrics: PushMetrics, count: usize) ->
         .name("carnet-push-listen".into())
         .spawn(move || listen(&url, &wake, &listener_stop))?;
     let process = Uuid::new_v4();
-    workers.tasks.push(tokio::spawn(super::readiness::keep_alive(
+    workers.heartbeat = Some(tokio::spawn(super::readiness::keep_alive(
         db.clone(),
         settings.push.clone(),
         process,
@@ -107,16 +110,15 @@ pub fn start(db: Db, settings: &Settings, metrics: PushMetrics, count: usize) ->
 }
 
 impl PushWorkers {
-    /// The number of push workers (the heartbeat task aside).
     pub fn count(&self) -> usize {
-        self.tasks.len().saturating_sub(1)
+        self.tasks.len()
     }
 
     /// Stops gracefully: no new claims; jobs being sent finish (or are released after the
     /// grace period); returns when every worker has ended.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        for task in self.tasks {
+        for task in self.tasks.into_iter().chain(self.heartbeat) {
             let _ = task.await;
         }
         self.listener_stop.store(true, Ordering::Relaxed);
@@ -125,7 +127,7 @@ impl PushWorkers {
     /// Ends the workers at once, as a crash would: their claimed jobs stay leased until the
     /// lease runs out, then other workers take them.
     pub fn kill(self) {
-        for task in &self.tasks {
+        for task in self.tasks.iter().chain(&self.heartbeat) {
             task.abort();
         }
         self.listener_stop.store(true, Ordering::Relaxed);

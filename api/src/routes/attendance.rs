@@ -106,7 +106,7 @@ enum Joined {
     (status = 422, description = "Malformed or unknown code (`invalid_join_code`, `unknown_join_code`)", body = crate::error::Problem),
     (status = 429, description = "Too many wrong codes", body = crate::error::Problem),
 ))]
-pub async fn join_event(
+async fn join_event(
     state: State,
     auth: AuthUser,
     req: HttpRequest,

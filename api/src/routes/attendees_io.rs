@@ -11,7 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::contacts_io::{
-    attachment, content_type, paged, read_body, unknown_headers, ExportFormat, ImportError, EXPORT_PAGE,
+    attachment, content_type, file_text, paged, read_body, unknown_headers, ExportFormat, ImportError,
+    EXPORT_PAGE,
 };
 use super::State;
 use crate::auth::AuthUser;
@@ -227,7 +228,7 @@ async fn import_attendees(
     }
     let report = state
         .db
-        .transaction(move |conn| import(conn, me, event_id, &super::contacts_io::file_text(&body)?))
+        .transaction(move |conn| import(conn, me, event_id, &file_text(&body)?))
         .await?;
     Ok(HttpResponse::Ok().json(report))
 }

@@ -203,7 +203,7 @@ async fn login(
     body: web::Json<LoginRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let email_lower = body.email.trim().to_lowercase();
+    let email_lower = crate::domain::login_key(&body.email);
     let client_ip = req
         .peer_addr()
         .map(|a| a.ip().to_string())

@@ -200,13 +200,7 @@ fn import(
     kind: FileKind,
     text: &str,
 ) -> Result<ContactImportReport, ApiError> {
-    if kind == FileKind::Vcard
-        && !text.trim().is_empty()
-        && !text
-            .as_bytes()
-            .windows(11)
-            .any(|w| w.eq_ignore_ascii_case(b"BEGIN:VCARD"))
-    {
+    if kind == FileKind::Vcard && !text.trim().is_empty() && !vcard::holds_a_card(text) {
         return Err(ApiError::unprocessable(
             "not_a_vcard",
             "The body is sent as a vCard but holds no BEGIN:VCARD: send the content of a .vcf file, or a CSV file as text/csv.",
@@ -291,7 +285,7 @@ fn import(
         (status = 413, body = crate::error::Problem),
         (status = 422, description = "A CSV file without a name or email column", body = crate::error::Problem),
     ))]
-pub async fn import_contacts(
+async fn import_contacts(
     state: State,
     auth: AuthUser,
     req: HttpRequest,
@@ -469,7 +463,7 @@ fn contact_card(c: &ContactRow) -> String {
     (status = 200, description = "text/vcard or text/csv file", content_type = "text/vcard", body = String),
     (status = 400, body = crate::error::Problem),
 ))]
-pub async fn export_contacts(
+async fn export_contacts(
     state: State,
     auth: AuthUser,
     query: web::Query<ContactExportQuery>,

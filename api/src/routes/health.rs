@@ -27,11 +27,18 @@ async fn healthz() -> HttpResponse {
 ))]
 #[get("/readyz")]
 async fn readyz(state: State) -> Result<HttpResponse, ApiError> {
-    state
-        .db
-        .run(|conn| crate::db::ping(conn).map_err(|_| ApiError::Unavailable))
-        .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })))
+    database_answers(&state.db).await?;
+    Ok(ready())
+}
+
+/// 503 `unavailable` unless the database answers.
+async fn database_answers(db: &Db) -> Result<(), ApiError> {
+    db.run(|conn| crate::db::ping(conn).map_err(|_| ApiError::Unavailable))
+        .await
+}
+
+fn ready() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ready" }))
 }
 
 /// Prometheus text exposition.
@@ -72,12 +79,10 @@ async fn healthz_answer() -> HttpResponse {
 /// Ready when the database answers and every provider's due jobs have a live worker
 /// process able to send them (this one or another); else 503 `push_not_ready`, naming them.
 async fn worker_readyz(ops: web::Data<WorkerOps>) -> Result<HttpResponse, ApiError> {
-    ops.db
-        .run(|conn| crate::db::ping(conn).map_err(|_| ApiError::Unavailable))
-        .await?;
+    database_answers(&ops.db).await?;
     let stranded = crate::jobs::readiness::stranded(&ops.db, &ops.push).await?;
     if stranded.is_empty() {
-        return Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })));
+        return Ok(ready());
     }
     let named: Vec<String> = stranded
         .iter()

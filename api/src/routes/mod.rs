@@ -60,21 +60,14 @@ pub async fn unmatched(
     state: State,
     req: actix_web::HttpRequest,
 ) -> Result<actix_web::HttpResponse, ApiError> {
-    // A fixed path (`/v1/events/join`) is its own resource, though a pattern registered
-    // before it (`/v1/events/{id}`) matches it too.
-    let allow = match state.allowed_methods.get(req.path()) {
-        Some(allow) => allow.clone(),
-        None => {
-            let Some(pattern) = req.resource_map().match_pattern(req.path()) else {
-                return Err(ApiError::NotFound);
-            };
-            state
-                .allowed_methods
-                .get(&pattern)
-                .cloned()
-                .unwrap_or_else(|| "GET".into())
-        }
+    let Some(pattern) = req.resource_map().match_pattern(req.path()) else {
+        return Err(ApiError::NotFound);
     };
+    let allow = state
+        .allowed_methods
+        .get(&pattern)
+        .cloned()
+        .unwrap_or_else(|| "GET".into());
     if allow.split(", ").any(|m| m == req.method().as_str()) {
         return Err(ApiError::NotFound);
     }

@@ -11,7 +11,7 @@
 //! `sent`. A push is thus reflected by the next pull even while an unrelated transaction is
 //! slow, each row is sent at most twice, and clients apply records idempotently.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -314,20 +314,16 @@ pub fn pull(
         .repeatable_read()
         .read_only()
         .run(|conn| {
-            // First statement: the snapshot every later read shares.
-            let (fence, began) = match cursor {
-                Some(_) => (db::sync::fence(conn)?, None),
-                None => {
-                    let snapshot = db::sync::snapshot(conn)?;
-                    (snapshot.xmin, Some(Began::of(snapshot)))
-                }
-            };
+            // First statement: the snapshot every later read shares; its xmin is the fence.
+            let snapshot = db::sync::snapshot(conn)?;
+            let fence = snapshot.xmin;
             db::sync::read_feed_in_order(conn)?;
             let last_mutation_id =
                 db::sync::device_last_mutation(conn, user, device)?.ok_or(ApiError::NotFound)?;
+            let first = cursor.is_none();
             let mut after = check_horizon(cursor, db::sync::horizon(conn)?)?;
-            if let Some(began) = began {
-                after.began = began;
+            if first {
+                after.began = Began::of(snapshot);
             }
             let (events, organised) = db::sync::scope_events(conn, user)?;
             let viewer = Viewer {
@@ -423,7 +419,7 @@ pub fn pull(
                     }
                 }
             }
-            let mut changes: Vec<(Change, bool)> = order
+            let changes: Vec<(Change, bool)> = order
                 .into_iter()
                 .map(|(coll, id, unseen)| {
                     (
@@ -434,25 +430,28 @@ pub fn pull(
                 .collect();
             // A tombstone of a record already gone when the first pull began goes only to a
             // device that wrote the record itself (it has it from its own queue).
+            let mut unsent: HashSet<(&str, Uuid)> = changes
+                .iter()
+                .filter(|(change, unseen)| change.deleted && !unseen)
+                .map(|(change, _)| (change.collection, change.id))
+                .collect();
             let node = device.simple().to_string();
             for coll in synced::COLLECTIONS {
-                let unsent: Vec<Uuid> = changes
+                let ids: Vec<Uuid> = unsent
                     .iter()
-                    .filter(|(c, unseen)| c.deleted && !unseen && c.collection == coll.name)
-                    .map(|(c, _)| c.id)
+                    .filter(|(name, _)| *name == coll.name)
+                    .map(|(_, id)| *id)
                     .collect();
-                if unsent.is_empty() {
-                    continue;
-                }
-                let written = db::sync::written_by(conn, coll, &unsent, &node)?;
-                for (change, unseen) in changes.iter_mut() {
-                    *unseen |= change.collection == coll.name && written.contains(&change.id);
+                if !ids.is_empty() {
+                    for id in db::sync::written_by(conn, coll, &ids, &node)? {
+                        unsent.remove(&(coll.name, id));
+                    }
                 }
             }
             let changes = changes
                 .into_iter()
-                .filter(|(change, unseen)| *unseen || !change.deleted)
                 .map(|(change, _)| change)
+                .filter(|change| !unsent.contains(&(change.collection, change.id)))
                 .collect();
             Ok(PullPage {
                 changes,
